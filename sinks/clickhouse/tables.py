@@ -1,0 +1,49 @@
+"""Column order of the tables the sink writes, the one place producers of rows look it up.
+
+A test checks these against the migrated tables, so a migration that adds a column fails loudly
+until the tuple (and the code building rows) follows.
+"""
+
+from __future__ import annotations
+
+POS_TRANSACTIONS = "pos_transactions"
+POS_TRANSACTIONS_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "source",
+    "event_type",
+    "occurred_at",
+    "ingested_at",
+    "customer_ref",
+    "transaction_id",
+    "line_no",
+    "store_id",
+    "region",
+    "sku",
+    "product_line",
+    "quantity",
+    "unit_price",
+    "discount",
+    "amount",
+    "currency",
+    "payment_method",
+    "member_id",
+    "cashier_id",
+    "is_refund",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+)
+
+DEAD_LETTERS = "dead_letters"
+DEAD_LETTERS_COLUMNS: tuple[str, ...] = (
+    "original_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "stage",
+    "source",
+    "error_code",
+    "error_message",
+    "failed_at",
+    "key",
+    "value",
+)
