@@ -30,7 +30,9 @@ def make_producer(kafka: KafkaSettings, *, client_id: str, **overrides: Any) -> 
     return Producer(config)
 
 
-def make_consumer(kafka: KafkaSettings, *, group_id: str, client_id: str, **overrides: Any) -> Consumer:
+def make_consumer(
+    kafka: KafkaSettings, *, group_id: str, client_id: str, **overrides: Any
+) -> Consumer:
     config: dict[str, Any] = {
         **kafka.client_config(),
         "group.id": group_id,

@@ -36,10 +36,20 @@ class KafkaSettings(BaseSettings):
     ssl_key_password: SecretStr | None = None
     topic_partitions: int = 4
     topic_replication: int = 1
+    topic_prefix: str = ""
+    """Prepended to every topic name: isolates tenants on a shared cluster, and test runs."""
 
-    def client_config(self) -> dict[str, str]:
+    def topic(self, name: str) -> str:
+        """The real name of one of dealstream's topics.
+
+        >>> KafkaSettings(topic_prefix="t1.").topic("pos.transactions.v1")
+        't1.pos.transactions.v1'
+        """
+        return self.topic_prefix + name
+
+    def client_config(self) -> dict[str, str | int | float | bool]:
         """librdkafka properties common to producers, consumers and the admin client."""
-        config = {
+        config: dict[str, str | int | float | bool] = {
             "bootstrap.servers": self.bootstrap,
             "security.protocol": self.security_protocol,
         }
@@ -60,5 +70,5 @@ class KafkaSettings(BaseSettings):
                 self.ssl_key_password.get_secret_value() if self.ssl_key_password else None
             ),
         }
-        config.update({key: value for key, value in optional.items() if value})
+        config.update({key: value for key, value in optional.items() if value is not None})
         return config

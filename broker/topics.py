@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from dealstream.broker.settings import KafkaSettings
 
@@ -37,7 +37,9 @@ def _admin(kafka: KafkaSettings) -> AdminClient:
     return AdminClient(kafka.client_config())
 
 
-def ensure_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec], *, timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(
+    kafka: KafkaSettings, specs: Iterable[TopicSpec], *, timeout_s: float = 30.0
+) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
 
     Topics that exist are left alone (their partition count is not changed: that would move keys
@@ -71,7 +73,8 @@ def delete_topics(kafka: KafkaSettings, names: Iterable[str], *, timeout_s: floa
     names = list(names)
     if not names:
         return
-    for future in _admin(kafka).delete_topics(names, operation_timeout=timeout_s).values():
+    admin = _admin(kafka)  # must outlive the futures, or they fail with _DESTROY
+    for future in admin.delete_topics(names, operation_timeout=timeout_s).values():
         try:
             future.result(timeout=timeout_s)
         except KafkaException as error:

@@ -55,7 +55,7 @@ def broker_reachable(kafka: KafkaSettings, *, timeout_s: float = 2.0) -> bool:
 
 
 def _host_port(bootstrap: str) -> tuple[str, int]:
-    first = bootstrap.split(",")[0].strip()
+    first = bootstrap.split(",", maxsplit=1)[0].strip()
     host, _, port = first.rpartition(":")
     if not host or not port.isdigit():
         raise BrokerError(
@@ -78,7 +78,9 @@ def fetch(settings: LocalBrokerSettings) -> Path:
         raise BrokerError(f"KAFKA_HOME={settings.kafka_home} has no libs/kafka_2.13-*.jar")
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise BrokerError("Maven (mvn) is needed to fetch the Kafka jars: install it or set KAFKA_HOME")
+        raise BrokerError(
+            "Maven (mvn) is needed to fetch the Kafka jars: install it or set KAFKA_HOME"
+        )
     libs.mkdir(parents=True, exist_ok=True)
     command = [
         mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",

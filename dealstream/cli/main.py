@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dealstream.cli import broker
+from dealstream.cli import broker, connectors, demo, schemas, topics, worker
 
 app = typer.Typer(
     name="dealstream",
@@ -14,7 +14,16 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(broker.app, name="broker")
+app.add_typer(topics.app, name="topics")
+app.add_typer(schemas.app, name="schemas")
+app.add_typer(connectors.app, name="connectors")
+app.command("worker")(worker.worker)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

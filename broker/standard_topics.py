@@ -1,0 +1,50 @@
+"""The topics dealstream itself uses, with the settings each needs.
+
+Event topics share one partition count so that topics keyed by the same entity (SKU+region for
+POS and inventory) stay co-partitioned; dead letters keep a week; rule config is compacted.
+"""
+
+from __future__ import annotations
+
+from dealstream.broker.settings import KafkaSettings
+from dealstream.broker.topics import TopicSpec
+from dealstream.schemas import catalog
+
+ALERT_KINDS = ("compliance", "business", "forecast", "channel")
+RULES_TOPIC = "config.rules.v1"
+_WEEK_MS = str(7 * 24 * 3600 * 1000)
+
+
+def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
+    """Every topic a dealstream deployment needs (names carry ``kafka.topic_prefix``).
+
+    >>> names = [t.name for t in standard_topics(KafkaSettings())]
+    >>> "pos.transactions.v1" in names and "dlq.pos.transactions.v1" in names
+    True
+    """
+    specs: list[TopicSpec] = []
+    for event_type in catalog.event_types():
+        topic = kafka.topic(event_type.topic)
+        specs.append(TopicSpec(topic, kafka.topic_partitions, kafka.topic_replication))
+        specs.append(
+            TopicSpec(
+                catalog.dlq_topic(topic),
+                1,
+                kafka.topic_replication,
+                {"retention.ms": _WEEK_MS},
+            )
+        )
+    for kind in ALERT_KINDS:
+        specs.append(
+            TopicSpec(
+                kafka.topic(catalog.topic_for_alert(kind)),
+                kafka.topic_partitions,
+                kafka.topic_replication,
+            )
+        )
+    specs.append(
+        TopicSpec(
+            kafka.topic(RULES_TOPIC), 1, kafka.topic_replication, {"cleanup.policy": "compact"}
+        )
+    )
+    return specs

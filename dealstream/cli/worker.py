@@ -1,0 +1,32 @@
+"""``dealstream worker``: run the stream worker (faust app + batch engine)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dealstream.streams.worker import WorkerConfig, run_worker
+
+
+def worker(
+    idle_stop: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many seconds without new records (demos, batch jobs)."),
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="crit, error, warn, info or debug")] = "warn",
+) -> None:
+    """Consume the event topics, write ClickHouse, publish alerts; stop with Ctrl-C/SIGTERM."""
+    config = WorkerConfig.from_env()
+    if idle_stop is not None:
+        config = WorkerConfig(
+            config.worker.model_copy(update={"stop_when_idle_s": idle_stop}),
+            config.kafka,
+            config.clickhouse,
+        )
+    engine = run_worker(config, loglevel=loglevel)
+    totals = engine.totals
+    typer.echo(
+        f"processed {totals.processed} event(s), {len(totals.dead_letters)} dead letter(s), "
+        f"{len(totals.alerts)} alert(s)"
+    )

@@ -1,0 +1,66 @@
+"""The faust application: lifecycle, signals, the HTTP endpoints and the engines it runs.
+
+faust's Kafka consumer and producer start only when the app has faust agents (low-volume
+control streams); the high-volume topics are read by :class:`EngineService` instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from dealstream.broker.settings import KafkaSettings
+from dealstream.streams.service import EngineService
+from dealstream.streams.settings import WorkerSettings
+
+
+def create_app(
+    *, worker: WorkerSettings, kafka: KafkaSettings, services: Sequence[EngineService]
+) -> faust.App:
+    """Build the faust app that hosts the engines and serves /metrics, /health and /ready."""
+    app = faust.App(
+        worker.app_id,
+        broker=f"kafka://{kafka.bootstrap}",
+        web_host=worker.web_host,
+        web_port=worker.web_port,
+        web_in_thread=False,
+        autodiscover=False,
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        topic_allow_declare=False,
+    )
+    app.boot_strategy = app.BootStrategy(app, enable_kafka=bool(app.agents))
+
+    @app.task  # type: ignore[untyped-decorator]  # faust is untyped
+    async def start_engines(app: faust.App) -> None:
+        for service in services:
+            await app.add_runtime_dependency(service)
+
+    @app.page("/metrics")
+    async def metrics(self: View, request: Request) -> Response:
+        return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/health")
+    async def health(self: View, request: Request) -> Response:
+        """Liveness: every engine thread is running."""
+        alive = {service.engine.name: service.alive for service in services}
+        return self.json({"alive": alive}, status=200 if all(alive.values()) else 503)
+
+    @app.page("/ready")
+    async def ready(self: View, request: Request) -> Response:
+        """Readiness: engines run and none is paused by backpressure."""
+        state: dict[str, Any] = {
+            service.engine.name: {
+                "alive": service.alive,
+                "paused": service.engine.paused,
+            }
+            for service in services
+        }
+        ok = all(s["alive"] and not s["paused"] for s in state.values())
+        return self.json(state, status=200 if ok else 503)
+
+    return app

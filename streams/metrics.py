@@ -1,0 +1,42 @@
+"""Prometheus series of the stream engine (module-level: one set per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_IN = Counter(
+    "dealstream_events_in_total", "Kafka records consumed by a pipeline", ["pipeline", "topic"]
+)
+EVENTS_OK = Counter(
+    "dealstream_events_processed_total", "Records processed without error", ["pipeline"]
+)
+DEAD_LETTERS = Counter(
+    "dealstream_dead_letters_total",
+    "Records sent to a dead-letter topic",
+    ["pipeline", "topic", "stage", "code"],
+)
+ALERTS_OUT = Counter("dealstream_alerts_total", "Alerts published", ["pipeline", "kind"])
+BATCH_SECONDS = Histogram(
+    "dealstream_batch_seconds",
+    "Time to process one consumed batch (decode to sink buffer)",
+    ["pipeline"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+RECORD_AGE_SECONDS = Histogram(
+    "dealstream_record_age_seconds",
+    "Age of the oldest record of each batch when processed (Kafka timestamp to now)",
+    ["pipeline"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0),
+)
+COMMITS = Counter(
+    "dealstream_commits_total", "Offset commits after a successful sink flush", ["pipeline"]
+)
+CHECKPOINT_FAILURES = Counter(
+    "dealstream_checkpoint_failures_total",
+    "Flushes that failed; offsets stay uncommitted and consumption pauses",
+    ["pipeline", "reason"],
+)
+PAUSED = Gauge("dealstream_paused", "1 while consumption is paused by backpressure", ["pipeline"])
+CONSUMER_LAG = Gauge(
+    "dealstream_consumer_lag", "Records behind the log end", ["pipeline", "topic", "partition"]
+)

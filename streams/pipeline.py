@@ -1,0 +1,52 @@
+"""What a pipeline is: a pure function from a batch of Kafka records to rows, alerts and errors.
+
+Keeping pipelines free of I/O is what lets the same code run under the Kafka engine, in the
+in-memory test runner and in benchmarks, and what lets the engine batch every side effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from confluent_kafka import Message
+
+from dealstream.broker.dead_letters import DeadLetter
+
+Row = tuple[Any, ...]
+
+
+@dataclass
+class BatchResult:
+    """Everything one batch produced; the engine hands each part to its sink."""
+
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    processed: int = 0
+
+    def extend(self, other: BatchResult) -> None:
+        for table, rows in other.rows.items():
+            self.rows.setdefault(table, []).extend(rows)
+        self.alerts.extend(other.alerts)
+        self.dead_letters.extend(other.dead_letters)
+        self.processed += other.processed
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A ClickHouse table a pipeline writes, with its column order (rows are tuples in it)."""
+
+    name: str
+    columns: tuple[str, ...]
+
+
+class Pipeline(Protocol):
+    """A stateless-or-snapshotted transformation of a batch of records from its topics."""
+
+    name: str
+    topics: tuple[str, ...]
+    tables: tuple[TableSpec, ...]
+
+    def process(self, messages: Sequence[Message]) -> BatchResult: ...

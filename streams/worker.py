@@ -1,0 +1,98 @@
+"""Builds a worker from settings: ClickHouse sink, Kafka clients, pipelines, engine, faust app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+import faust
+
+from dealstream.broker.clients import make_consumer, make_producer
+from dealstream.broker.settings import KafkaSettings
+from dealstream.sinks.clickhouse.batching import BatchingSink
+from dealstream.sinks.clickhouse.client import connect
+from dealstream.sinks.clickhouse.migrate import migrate
+from dealstream.sinks.clickhouse.settings import ClickHouseSettings
+from dealstream.sinks.kafka.alerts import AlertPublisher
+from dealstream.streams.app import create_app
+from dealstream.streams.dead_letter_archive import DeadLetterArchivePipeline, dead_letter_topics
+from dealstream.streams.engine import Engine
+from dealstream.streams.pipeline import Pipeline
+from dealstream.streams.pos import TOPIC as POS_TOPIC
+from dealstream.streams.pos import PosTransactionsPipeline
+from dealstream.streams.service import EngineService
+from dealstream.streams.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    worker: WorkerSettings
+    kafka: KafkaSettings
+    clickhouse: ClickHouseSettings
+
+    @classmethod
+    def from_env(cls) -> WorkerConfig:
+        return cls(WorkerSettings(), KafkaSettings(), ClickHouseSettings())
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
+    return [
+        PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC), worker_id=worker_id()),
+        DeadLetterArchivePipeline(dead_letter_topics(kafka.topic_prefix)),
+    ]
+
+
+def build_engine(config: WorkerConfig, pipelines: list[Pipeline]) -> Engine:
+    """Connect ClickHouse (applying migrations) and Kafka, and wire the engine."""
+    client = connect(settings=config.clickhouse)
+    applied = migrate(client)
+    if applied:
+        log.info("applied %d ClickHouse migration(s)", len(applied))
+    sink = BatchingSink(client, settings=config.clickhouse)
+    producer = make_producer(config.kafka, client_id=f"{config.worker.app_id}-{worker_id()}")
+    consumer = make_consumer(
+        config.kafka,
+        group_id=config.worker.group_id,
+        client_id=f"{config.worker.app_id}-{worker_id()}",
+    )
+    return Engine(
+        pipelines=pipelines,
+        consumer=consumer,
+        producer=producer,
+        sink=sink,
+        alerts=AlertPublisher(producer, topic_prefix=config.kafka.topic_prefix),
+        max_batch=config.worker.max_batch,
+        poll_timeout_s=config.worker.poll_timeout_s,
+        commit_interval_s=config.worker.commit_interval_s,
+        max_pending_rows=config.clickhouse.max_pending_rows,
+        stop_when_idle_s=config.worker.stop_when_idle_s,
+    )
+
+
+def build_app(config: WorkerConfig, engine: Engine) -> tuple[faust.App, EngineService]:
+    service = EngineService(
+        engine, stop_worker_when_done=config.worker.stop_when_idle_s is not None
+    )
+    app = create_app(worker=config.worker, kafka=config.kafka, services=[service])
+    return app, service
+
+
+def run_worker(config: WorkerConfig, *, loglevel: str = "info") -> Engine:
+    """Run the faust worker until SIGTERM/SIGINT (or until idle, when configured)."""
+    engine = build_engine(config, default_pipelines(config.kafka))
+    app, _ = build_app(config, engine)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as done:
+        if done.code not in (0, None):
+            raise
+    return engine
