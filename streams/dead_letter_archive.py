@@ -14,18 +14,13 @@ from confluent_kafka import Message
 from dealstream.broker.headers import record_headers
 from dealstream.schemas import catalog
 from dealstream.schemas.codec import DecodeError, decoder_for
+from dealstream.sinks.clickhouse import tables
 from dealstream.streams import metrics
 from dealstream.streams.pipeline import BatchResult, Row, TableSpec
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTERS = TableSpec(
-    "dead_letters",
-    (
-        "original_topic", "kafka_partition", "kafka_offset", "stage", "source", "error_code",
-        "error_message", "failed_at", "key", "value",
-    ),
-)  # fmt: skip
+DEAD_LETTERS = TableSpec(tables.DEAD_LETTERS, tables.DEAD_LETTERS_COLUMNS)
 
 
 def dead_letter_topics(topic_prefix: str = "") -> tuple[str, ...]:

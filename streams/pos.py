@@ -10,19 +10,12 @@ from dealstream.broker.dead_letters import DeadLetter
 from dealstream.broker.headers import record_headers
 from dealstream.schemas import validation
 from dealstream.schemas.codec import DecodeError, Decoder
+from dealstream.sinks.clickhouse import tables
 from dealstream.streams.pipeline import BatchResult, Row, TableSpec
 
 TOPIC = "pos.transactions.v1"
 EVENT_TYPE = "pos.transaction"
-POS_TRANSACTIONS = TableSpec(
-    "pos_transactions",
-    (
-        "event_id", "source", "event_type", "occurred_at", "ingested_at", "customer_ref",
-        "transaction_id", "line_no", "store_id", "region", "sku", "product_line", "quantity",
-        "unit_price", "discount", "amount", "currency", "payment_method", "member_id",
-        "cashier_id", "is_refund", "kafka_topic", "kafka_partition", "kafka_offset",
-    ),
-)  # fmt: skip
+POS_TRANSACTIONS = TableSpec(tables.POS_TRANSACTIONS, tables.POS_TRANSACTIONS_COLUMNS)
 
 
 class PosTransactionsPipeline:
@@ -31,10 +24,9 @@ class PosTransactionsPipeline:
     name = "pos-transactions"
     tables: tuple[TableSpec, ...] = (POS_TRANSACTIONS,)
 
-    def __init__(self, *, topic: str = TOPIC, worker_id: str = "worker") -> None:
+    def __init__(self, *, topic: str = TOPIC) -> None:
         self.topics: tuple[str, ...] = (topic,)
         self._decode = Decoder(EVENT_TYPE).decode
-        self._worker_id = worker_id
 
     def _dead_letter(self, message: Message, stage: str, code: str, text: str) -> DeadLetter:
         return DeadLetter(
@@ -43,7 +35,8 @@ class PosTransactionsPipeline:
             error_code=code,
             error_message=text,
             stage=stage,  # type: ignore[arg-type]
-            source=f"{self._worker_id}/{self.name}",
+            # Stable across restarts, so a re-processed bad record collapses in ClickHouse.
+            source=self.name,
             partition=message.partition(),
             offset=message.offset(),
             key=message.key(),

@@ -45,7 +45,7 @@ def worker_id() -> str:
 
 def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
     return [
-        PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC), worker_id=worker_id()),
+        PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC)),
         DeadLetterArchivePipeline(dead_letter_topics(kafka.topic_prefix)),
     ]
 

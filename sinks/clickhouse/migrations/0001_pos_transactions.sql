@@ -44,7 +44,9 @@ ORDER BY event_id
 SETTINGS non_replicated_deduplication_window = 1000;
 
 -- Records that failed parsing, validation or processing (mirrors dlq.<topic>), so analysts can
--- count and inspect them. One row per (record, stage): a record that fails again collapses.
+-- count and inspect them. One row per (record, stage, source): a record that fails again
+-- collapses. `source` is part of the key because records rejected by a connector have no
+-- partition/offset yet; their source carries the position instead (file:line, page, cursor).
 CREATE TABLE IF NOT EXISTS dead_letters
 (
     original_topic  LowCardinality(String),
@@ -61,7 +63,7 @@ CREATE TABLE IF NOT EXISTS dead_letters
     value           String
 )
 ENGINE = ReplacingMergeTree(failed_at)
-ORDER BY (original_topic, kafka_partition, kafka_offset, stage)
+ORDER BY (original_topic, kafka_partition, kafka_offset, stage, source)
 SETTINGS non_replicated_deduplication_window = 1000;
 
 -- What BI tools should query: duplicates that merges have not collapsed yet are removed here.
