@@ -17,6 +17,9 @@ from dealstream.broker.settings import KafkaSettings
 from dealstream.streams.service import EngineService
 from dealstream.streams.settings import WorkerSettings
 
+# aiohttp takes the charset separately; Prometheus' exposition format is UTF-8 anyway.
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4"
+
 
 def create_app(
     *, worker: WorkerSettings, kafka: KafkaSettings, services: Sequence[EngineService]
@@ -42,7 +45,7 @@ def create_app(
 
     @app.page("/metrics")
     async def metrics(self: View, request: Request) -> Response:
-        return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        return self.bytes(generate_latest(), content_type=METRICS_CONTENT_TYPE)
 
     @app.page("/health")
     async def health(self: View, request: Request) -> Response:

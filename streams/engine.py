@@ -87,6 +87,7 @@ class Engine:
         self._stopping = threading.Event()
         self._uncommitted: dict[tuple[str, int], int] = {}
         self._paused = False
+        self._assigned = False  # idle time counts only once partitions are ours
         self._last_checkpoint = time.monotonic()
         self._last_record = time.monotonic()
         self.totals = BatchResult()
@@ -134,6 +135,7 @@ class Engine:
             self._handle(messages)
         elif (
             self._stop_when_idle_s is not None
+            and self._assigned
             and now - self._last_record > self._stop_when_idle_s
             and not self._paused
         ):
@@ -273,6 +275,9 @@ class Engine:
 
     # -- rebalance callbacks (run inside consume(), on this thread) ------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions:
+            self._assigned = True
+            self._last_record = time.monotonic()
         if self._paused and partitions:
             consumer.pause(partitions)
 
