@@ -1,0 +1,416 @@
+"""Semantic checks that Avro cannot express, run after decode and before encode at the edge.
+
+Checks are data: a table of small check functions per event type, built once from rule
+constructors (:func:`required`, :func:`non_negative`, ...) plus a size limit on every string
+field derived from the schema. Pure Python, no pydantic, so it is cheap per event. Extend
+with :func:`register`.
+
+>>> from dealstream.schemas.samples import sample_event
+>>> validate("pos.transaction", sample_event("pos.transaction"))
+[]
+>>> [e.code for e in validate("pos.transaction", sample_event("pos.transaction", quantity=-2))]
+['negative']
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from dealstream.schemas.catalog import EventType
+from dealstream.schemas.catalog import event_type as _event_type
+
+MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: older is a broken clock or a unit slip
+MAX_FUTURE_MS = 86_400_000  # one day of clock skew is tolerated
+MAX_TEXT = 64 * 1024  # characters in any free-text field
+MAX_ID = 256  # characters in any identifier (``*_id``, ``*_ref``, ``sku``)
+MAX_MONEY = Decimal("1e16")  # 18 digits of precision with scale 2
+_CENT = Decimal("0.01")
+_GOOD_MONEY: set[Decimal] = set()
+
+
+class ValidationError(Exception):
+    """One semantic problem; ``field`` is a dotted path (``payload.lines[1].quantity``)."""
+
+    def __init__(self, code: str, message: str, field: str) -> None:
+        super().__init__(code, message, field)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.field}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"ValidationError({self.code!r}, {self.message!r}, {self.field!r})"
+
+
+# A check gets the record, "now" in epoch ms, and a list to append its problems to.
+Check = Callable[[Mapping[str, Any], int, list[ValidationError]], None]
+Condition = Callable[[Mapping[str, Any]], bool]
+# A test looks at one value: (value, where, record, now_ms) -> problem or None.
+_Test = Callable[[Any, str, Mapping[str, Any], int], "ValidationError | None"]
+
+
+def _getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
+    """Compiled lookup of a dotted path; None where a step is missing."""
+    if not path:
+        return lambda node: node
+    keys = path.split(".")
+    if len(keys) == 1:
+        (only,) = keys
+        return lambda node: node.get(only) if isinstance(node, dict) else None
+    if len(keys) == 2:  # the common ``payload.x``
+        outer, inner = keys
+
+        def get2(node: Mapping[str, Any]) -> Any:
+            found = node.get(outer)
+            return found.get(inner) if isinstance(found, dict) else None
+
+        return get2
+
+    def get(node: Mapping[str, Any]) -> Any:
+        found: Any = node
+        for key in keys:
+            found = found.get(key) if isinstance(found, dict) else None
+        return found
+
+    return get
+
+
+def field_check(path: str, test: _Test) -> Check:
+    """Run ``test`` on the value at ``path``; one ``[]`` fans out over a list
+    (``payload.lines[].sku``). The building block of the rules below."""
+    if "[]" in path:
+        head, _, tail = path.partition("[]")
+        if "[]" in tail:
+            raise ValueError(f"{path}: only one [] per path is supported")
+        get_list = _getter(head)
+        get_item = _getter(tail.removeprefix("."))
+
+        def fan_out(record: Mapping[str, Any], now_ms: int, out: list[ValidationError]) -> None:
+            items = get_list(record)
+            if not isinstance(items, list):
+                return
+            for i, item in enumerate(items):
+                problem = test(get_item(item), path, record, now_ms)
+                if problem is not None:
+                    problem.field = f"{head}[{i}]{tail}"
+                    out.append(problem)
+
+        return fan_out
+    get = _getter(path)
+
+    def single(record: Mapping[str, Any], now_ms: int, out: list[ValidationError]) -> None:
+        problem = test(get(record), path, record, now_ms)
+        if problem is not None:
+            out.append(problem)
+
+    return single
+
+
+def _flag(record: Mapping[str, Any], unless: str | Condition | None) -> bool:
+    if unless is None:
+        return False
+    if isinstance(unless, str):
+        return _getter(unless)(record) is True
+    return unless(record)
+
+
+def _is_return_order(record: Mapping[str, Any]) -> bool:
+    payload = record.get("payload")
+    return isinstance(payload, dict) and payload.get("status") == "RETURNED"
+
+
+def required(path: str) -> Check:
+    """Field must be a non-blank string (ids, names)."""
+
+    def test(value: Any, where: str, record: Mapping[str, Any], now: int) -> ValidationError | None:
+        if type(value) is str and value and not value.isspace():
+            return None
+        return ValidationError("empty", "required and must not be blank", where)
+
+    return field_check(path, test)
+
+
+def max_length(path: str, limit: int) -> Check:
+    """String (or bytes) field, when present, is at most ``limit`` long."""
+
+    def test(value: Any, where: str, record: Mapping[str, Any], now: int) -> ValidationError | None:
+        if isinstance(value, str | bytes) and len(value) > limit:
+            return ValidationError("too_long", f"{len(value)} > {limit}", where)
+        return None
+
+    return field_check(path, test)
+
+
+def non_negative(path: str, *, unless: str | Condition | None = None) -> Check:
+    """Number must be finite and >= 0 (money: a Decimal fitting decimal(18, 2)); negative
+    values pass when the boolean field at path ``unless`` is true (refunds) or when the
+    ``unless`` predicate holds for the record (returns)."""
+
+    def test(value: Any, where: str, record: Mapping[str, Any], now: int) -> ValidationError | None:
+        if value is None:
+            return None
+        problem = _number_problem(value, where)
+        if problem is None and value < 0 and not _flag(record, unless):
+            problem = ValidationError("negative", f"{value} < 0", where)
+        return problem
+
+    return field_check(path, test)
+
+
+def finite(path: str) -> Check:
+    """Number, when present, is not NaN or infinite (sensor values may be negative)."""
+
+    def test(value: Any, where: str, record: Mapping[str, Any], now: int) -> ValidationError | None:
+        return None if value is None else _number_problem(value, where)
+
+    return field_check(path, test)
+
+
+def _number_problem(value: Any, where: str) -> ValidationError | None:
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return None
+    if kind is float:
+        return ValidationError("not_finite", f"{value} is not finite", where)
+    if kind is Decimal:
+        return _money_problem(value, where)
+    return ValidationError("bad_type", f"{kind.__name__} is not a number", where)
+
+
+def _money_problem(value: Decimal, where: str) -> ValidationError | None:
+    if value in _GOOD_MONEY:  # prices repeat; the checks below cost ~0.4 us
+        return None
+    problem = None
+    if not value.is_finite():
+        problem = ValidationError("not_finite", f"{value} is not a finite amount", where)
+    elif not -MAX_MONEY < value < MAX_MONEY:
+        problem = ValidationError("out_of_range", f"{value} exceeds decimal(18, 2)", where)
+    elif value != value.quantize(_CENT):
+        problem = ValidationError("bad_scale", f"{value} has more than 2 decimals", where)
+    else:
+        if len(_GOOD_MONEY) >= 4096:
+            _GOOD_MONEY.clear()
+        _GOOD_MONEY.add(value)
+    return problem
+
+
+def timestamp(path: str) -> Check:
+    """Time, when present, is after 2000-01-01 and at most one day in the future."""
+
+    def test(value: Any, where: str, record: Mapping[str, Any], now: int) -> ValidationError | None:
+        if value is None:
+            return None
+        if type(value) is not int and not isinstance(value, datetime):
+            return ValidationError("bad_type", f"{type(value).__name__} is no time", where)
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+            millis: float = aware.timestamp() * 1000
+        else:
+            millis = value
+        if millis < MIN_TIME_MS:
+            return ValidationError("too_old", f"{value} is before 2000-01-01", where)
+        if millis > now + MAX_FUTURE_MS:
+            return ValidationError("in_future", f"{value} is over a day ahead", where)
+        return None
+
+    return field_check(path, test)
+
+
+def one_of(path: str, allowed: frozenset[str]) -> Check:
+    """Field equals one of ``allowed``."""
+
+    def test(value: Any, where: str, record: Mapping[str, Any], now: int) -> ValidationError | None:
+        if value in allowed:
+            return None
+        return ValidationError("unexpected", f"{value!r} not in {sorted(allowed)}", where)
+
+    return field_check(path, test)
+
+
+class _SizeLimits:
+    """Length limit of every string/bytes field, derived from the schema and checked in one
+    walk over the record (one check per field would cost more than decoding)."""
+
+    def __init__(self, schema: dict[str, Any], skip: frozenset[str]) -> None:
+        self.limits: dict[str, int] = {}
+        self.children: dict[str, _SizeLimits] = {}
+        for f in schema["fields"]:
+            name = f["name"]
+            kind = _non_null(f["type"])
+            if isinstance(kind, dict) and kind.get("type") == "array":
+                kind = _non_null(kind["items"])
+            if isinstance(kind, dict) and kind.get("type") == "record":
+                self.children[name] = _SizeLimits(kind, skip)
+            elif _base(kind) in ("string", "bytes") and name not in skip:
+                is_id = name.endswith(("_id", "_ref", "_key")) or name in ("sku", "event_type")
+                self.limits[name] = MAX_ID if is_id else MAX_TEXT
+            elif isinstance(kind, dict) and kind.get("type") == "map" and name not in skip:
+                self.limits[name] = MAX_TEXT  # each value; keys are short by construction
+
+    def check(self, node: Mapping[str, Any], where: str, out: list[ValidationError]) -> None:
+        for name, limit in self.limits.items():
+            value = node.get(name)
+            if type(value) is str or type(value) is bytes:
+                if len(value) > limit:
+                    out.append(ValidationError("too_long", f"{len(value)} > {limit}", where + name))
+            elif type(value) is dict:
+                for key, item in value.items():
+                    if isinstance(item, str) and len(item) > limit:
+                        out.append(
+                            ValidationError("too_long", f"> {limit}", f"{where}{name}.{key}")
+                        )
+        for name, child in self.children.items():
+            value = node.get(name)
+            if type(value) is dict:
+                child.check(value, f"{where}{name}.", out)
+            elif type(value) is list:
+                for i, item in enumerate(value):
+                    if type(item) is dict:
+                        child.check(item, f"{where}{name}[{i}].", out)
+
+
+def _non_null(schema: Any) -> Any:
+    if isinstance(schema, list):
+        typed = [s for s in schema if s != "null"]
+        return typed[0] if len(typed) == 1 else schema
+    return schema
+
+
+def _base(schema: Any) -> Any:
+    return schema.get("type") if isinstance(schema, dict) else schema
+
+
+def _size_check(et: EventType) -> Check:
+    # the original bytes of a dead letter are kept whatever their size
+    limits = _SizeLimits(et.raw, frozenset({"value"} if et.name == "dead_letter" else ()))
+
+    def check(record: Mapping[str, Any], now_ms: int, out: list[ValidationError]) -> None:
+        limits.check(record, "", out)
+
+    return check
+
+
+_ENVELOPE: list[Check] = [
+    required("event_id"),
+    required("source"),
+    timestamp("occurred_at"),
+    timestamp("ingested_at"),
+]
+
+_RULES: dict[str, list[Check]] = {
+    "erp.order": [
+        required("payload.order_id"),
+        required("payload.customer_id"),
+        required("payload.region"),
+        required("payload.lines[].sku"),
+        non_negative("payload.total_amount", unless=_is_return_order),
+        non_negative("payload.lines[].quantity", unless=_is_return_order),
+        non_negative("payload.lines[].unit_price"),
+        finite("payload.lines[].amount"),
+        timestamp("payload.created_at"),
+        timestamp("payload.updated_at"),
+    ],
+    "erp.inventory": [
+        required("payload.sku"),
+        required("payload.warehouse_id"),
+        required("payload.region"),
+        finite("payload.on_hand"),  # negative stock is real in ERPs that allow overselling
+        non_negative("payload.reserved"),
+        non_negative("payload.reorder_point"),
+        non_negative("payload.unit_cost"),
+        non_negative("payload.turnover_days"),
+        timestamp("payload.snapshot_at"),
+    ],
+    "tender.notice": [
+        required("payload.notice_id"),
+        required("payload.title"),
+        required("payload.url"),
+        non_negative("payload.budget"),
+        non_negative("payload.award_amount"),
+        timestamp("payload.published_at"),
+    ],
+    "pos.transaction": [
+        required("payload.transaction_id"),
+        required("payload.store_id"),
+        required("payload.region"),
+        required("payload.sku"),
+        non_negative("payload.quantity", unless="payload.is_refund"),
+        non_negative("payload.unit_price"),
+        non_negative("payload.discount"),
+        non_negative("payload.amount", unless="payload.is_refund"),
+    ],
+    "wecom.message": [
+        required("payload.conversation_id"),
+        required("payload.message_id"),
+    ],
+    "miniprogram.event": [
+        required("payload.session_id"),
+        non_negative("payload.amount"),
+    ],
+    "iot.telemetry": [
+        required("payload.device_id"),
+        required("payload.metric"),
+        finite("payload.value"),
+    ],
+    "alert": [
+        required("alert_id"),
+        required("kind"),
+        required("entity_key"),
+        required("input_event_ids[]"),
+        timestamp("raised_at"),
+    ],
+    "dead_letter": [
+        required("original_topic"),
+        required("error_code"),
+        required("source"),
+        timestamp("failed_at"),
+    ],
+}
+
+_compiled: dict[str, tuple[Check, ...]] = {}
+
+
+def register(event_type_name: str, *checks: Check) -> None:
+    """Add checks for an event type (e.g. from a connector that knows its source better)."""
+    _event_type(event_type_name)  # fail fast on a typo
+    _RULES.setdefault(event_type_name, []).extend(checks)
+    _compiled.pop(event_type_name, None)
+
+
+def _checks(et: EventType) -> tuple[Check, ...]:
+    found = _compiled.get(et.name)
+    if found is None:
+        own = list(_RULES.get(et.name, ()))
+        if et.enveloped:
+            name = et.name
+            own = [*_ENVELOPE, one_of("event_type", frozenset({name})), *own]
+        found = _compiled[et.name] = (*own, _size_check(et))
+    return found
+
+
+def validate(
+    event_type: EventType | str, record: Mapping[str, Any], *, now_ms: int | None = None
+) -> list[ValidationError]:
+    """Every problem found in ``record`` (empty list when valid)."""
+    et = event_type if isinstance(event_type, EventType) else _event_type(event_type)
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    out: list[ValidationError] = []
+    for one in _checks(et):
+        one(record, now, out)
+    return out
+
+
+def check(
+    event_type: EventType | str, record: Mapping[str, Any], *, now_ms: int | None = None
+) -> None:
+    """Raise the first :class:`ValidationError` of ``record``, if any."""
+    problems = validate(event_type, record, now_ms=now_ms)
+    if problems:
+        raise problems[0]
