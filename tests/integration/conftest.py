@@ -1,4 +1,4 @@
-"""Integration fixtures: the real local broker (started by `make test`), unique topics, chDB dirs."""
+"""Integration fixtures: the real local broker (started by `make test`), unique topics, chDB."""
 
 from __future__ import annotations
 
