@@ -7,16 +7,15 @@ the original line.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from dealstream.connectors.pii import Desensitizer
+from dealstream.schemas.envelope import derive_event_id
 
 EVENT_TYPE = "pos.transaction"
-EVENT_NAMESPACE = uuid.UUID("6f1c1d1e-6f0a-4c1b-9d55-2b1f4b2a7d10")
 COLUMNS = (
     "transaction_id", "line_no", "store_id", "region", "sku", "product_line", "quantity",
     "unit_price", "discount", "amount", "currency", "payment_method", "member_phone",
@@ -46,10 +45,13 @@ class RowError(ValueError):
 def event_id(transaction_id: str, line_no: int) -> str:
     """Deterministic: the same ticket line always gets the same id, so re-sends dedup.
 
+    Keyed on the POS system, not on this connector: a line that also arrives through the HTTP
+    ingestion endpoint gets the same id.
+
     >>> event_id("T1", 1) == event_id("T1", 1) != event_id("T1", 2)
     True
     """
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"pos:{transaction_id}:{line_no}"))
+    return derive_event_id("pos", transaction_id, line_no)
 
 
 def _text(row: Mapping[str, Any], name: str) -> str:

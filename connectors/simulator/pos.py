@@ -26,7 +26,14 @@ PRODUCT_LINES = {"净水器": ("WP-100", "WP-200", "WP-300"), "空气净化器":
 PRICES = {"WP-100": "1299.00", "WP-200": "2199.00", "WP-300": "3599.00", "AP-10": "899.00",
           "AP-20": "1599.00", "FL-01": "99.00", "FL-02": "149.00", "FL-03": "199.00"}  # fmt: skip
 PAYMENTS = ("WECHAT_PAY", "ALIPAY", "CARD", "CASH")
-BAD_KINDS = ("negative_quantity", "bad_number", "missing_store", "future_time", "bad_utf8", "columns")
+BAD_KINDS = (
+    "negative_quantity",
+    "bad_number",
+    "missing_store",
+    "future_time",
+    "bad_utf8",
+    "columns",
+)
 
 
 @dataclass(frozen=True)
@@ -39,12 +46,16 @@ def stores(count: int = 12) -> list[Store]:
     return [Store(f"S{index:03d}", REGIONS[index % len(REGIONS)]) for index in range(1, count + 1)]
 
 
-def _line(rng: random.Random, ticket: int, line_no: int, when: datetime, store: Store) -> dict[str, Any]:
+def _line(
+    rng: random.Random, ticket: int, line_no: int, when: datetime, store: Store
+) -> dict[str, Any]:
     product_line = rng.choice(list(PRODUCT_LINES))
     sku = rng.choice(PRODUCT_LINES[product_line])
     quantity = rng.choice((1, 1, 1, 2, 3))
     price = Decimal(PRICES[sku])
-    discount = (price * quantity * Decimal(rng.choice(("0", "0", "0.05", "0.1")))).quantize(Decimal("0.01"))
+    discount = (price * quantity * Decimal(rng.choice(("0", "0", "0.05", "0.1")))).quantize(
+        Decimal("0.01")
+    )
     member = f"138{rng.randrange(10**8):08d}" if rng.random() < 0.6 else ""
     return {
         "transaction_id": f"T{ticket:08d}", "line_no": line_no, "store_id": store.store_id,
@@ -101,14 +112,13 @@ def write_export(
     with path.open("wb") as out:
         if path.suffix == ".csv":
             out.write((",".join(COLUMNS) + "\n").encode())
-        for row in ticket_lines(seed, start, rows):
-            row["transaction_id"] = prefix + row["transaction_id"][1:]
+        for line in ticket_lines(seed, start, rows):
+            row = {**line, "transaction_id": prefix + line["transaction_id"][1:]}
             raw: bytes | None = None
             if rng.random() < bad_rate:
-                row_or_none, raw = _spoil(rng, row)
+                spoilt, raw = _spoil(rng, row)
                 spoiled += 1
-                if row_or_none is not None:
-                    row = row_or_none
+                row = spoilt or row
             if raw is None:
                 raw = _encode(row, csv_format=path.suffix == ".csv")
             out.write(raw + b"\n")
@@ -123,7 +133,9 @@ def _encode(row: dict[str, Any], *, csv_format: bool) -> bytes:
     return buffer.getvalue().encode()
 
 
-def live_rows(seed: int, count: int, *, rate_per_s: float | None = None) -> Iterator[dict[str, Any]]:
+def live_rows(
+    seed: int, count: int, *, rate_per_s: float | None = None
+) -> Iterator[dict[str, Any]]:
     """Ticket lines stamped with the current time, optionally paced to ``rate_per_s``."""
     started = time.monotonic()
     for index, row in enumerate(ticket_lines(seed, datetime.now(UTC), count)):

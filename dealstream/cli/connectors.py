@@ -33,6 +33,5 @@ def pos_file(paths: Paths) -> None:
     """Produce POS export files to pos.transactions.v1, resuming from the saved cursor."""
     stats = _pos_file(paths).execute()
     typer.echo(
-        f"read {stats.read} line(s): {stats.produced} produced, "
-        f"{stats.dead_letters} dead-lettered"
+        f"read {stats.read} line(s): {stats.produced} produced, {stats.dead_letters} dead-lettered"
     )

@@ -59,7 +59,9 @@ def _stream(kafka: KafkaSettings, count: int, rate: float, fed: Fed) -> None:
     for row in live_rows(seed=99, count=count, rate_per_s=rate):
         fed.read += 1
         try:
-            record = to_event(row, pii=pii, source="pos-live-sim", ingested_at_ms=int(time.time() * 1000))
+            record = to_event(
+                row, pii=pii, source="pos-live-sim", ingested_at_ms=int(time.time() * 1000)
+            )
         except RowError:
             fed.dead_letters += 1
             continue
@@ -109,7 +111,7 @@ def demo(
             "DEALSTREAM_WORKER_WEB_PORT": os.environ.get("DEALSTREAM_WORKER_WEB_PORT", "6066"),
         }
         console.print("starting a worker (faust app + batch engine) ...")
-        worker = subprocess.Popen(  # noqa: S603
+        worker = subprocess.Popen(
             [sys.executable, "-m", "dealstream.cli.main", "worker", "--idle-stop", "6"], env=env
         )
         fed = Fed()
@@ -117,7 +119,8 @@ def demo(
         live.start()
         files = [SAMPLES / "pos_export.csv", SAMPLES / "pos_export.jsonl"]
         connector = PosFileConnector(
-            PosFileSettings(paths=files, cursor_file=home / "cursors" / "pos-file.json"), kafka=kafka
+            PosFileSettings(paths=files, cursor_file=home / "cursors" / "pos-file.json"),
+            kafka=kafka,
         )
         file_stats = connector.execute()
         console.print(
@@ -131,17 +134,19 @@ def demo(
         code = worker.wait(timeout=300)
         if code != 0:
             raise typer.Exit(code)
-        _summary(console, chdb_url, file_stats.read + fed.read,
-                 file_stats.produced + fed.produced, file_stats.dead_letters + fed.dead_letters + garbage,
-                 time.monotonic() - started)  # fmt: skip
+        totals = Fed(
+            read=file_stats.read + fed.read,
+            produced=file_stats.produced + fed.produced,
+            dead_letters=file_stats.dead_letters + fed.dead_letters + garbage,
+        )
+        _summary(console, chdb_url, totals, time.monotonic() - started)
     finally:
         if we_started and not keep_broker:
             runner.stop(broker_settings)
 
 
-def _summary(
-    console: Console, chdb_url: str, read: int, produced: int, rejected: int, took: float
-) -> None:
+def _summary(console: Console, chdb_url: str, fed: Fed, took: float) -> None:
+    read, produced, rejected = fed.read, fed.produced, fed.dead_letters
     client = connect(settings=ClickHouseSettings(url=chdb_url))
     try:
         rows = client.query("SELECT count() FROM pos_transactions FINAL").result_rows[0][0]
@@ -167,7 +172,11 @@ def _summary(
     table.add_row("time taken", f"{took:.1f} s")
     console.print(table)
     ok = rows == produced and sum(n for _, _, n in dlq) == rejected
-    console.print("consistent: every produced event is in ClickHouse once, every bad one in the DLQ"
-                  if ok else f"[red]MISMATCH: produced {produced}, rows {rows}, rejected {rejected}")  # fmt: skip
+    if ok:
+        console.print(
+            "consistent: every produced event is in ClickHouse once, every bad one in the DLQ"
+        )
+    else:
+        console.print(f"[red]MISMATCH: produced {produced}, rows {rows}, rejected {rejected}")
     if not ok:
         raise typer.Exit(1)

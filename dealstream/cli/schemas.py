@@ -1,4 +1,4 @@
-"""``dealstream schemas``: inspect event schemas and check their backward compatibility."""
+"""``dealstream schemas``: inspect event schemas, check backward compatibility, release versions."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import json
 
 import typer
 
-from dealstream.schemas import catalog
+from dealstream.schemas import catalog, compatibility
 
-app = typer.Typer(help="Inspect Avro schemas and check backward compatibility.")
+app = typer.Typer(help="Inspect Avro schemas, check backward compatibility, release versions.")
 
 
 @app.command("list")
 def list_() -> None:
-    """Event types, their topics, Kafka keys and schema versions."""
+    """Event types, their topics, Kafka keys, versions and fingerprints."""
     for et in catalog.all_types():
         keys = ",".join(et.key_fields) or "-"
         typer.echo(f"{et.name:20} {et.topic:28} key={keys:38} v{et.version} {et.fingerprint.hex()}")
@@ -27,13 +27,21 @@ def show(name: str) -> None:
 
 @app.command()
 def check() -> None:
-    """Fail when a schema cannot read data written by any released version (BACKWARD_TRANSITIVE)."""
-    from dealstream.schemas import compatibility
-
+    """Exit 1 when a schema cannot read data written by any released version of it."""
     problems = compatibility.check_all()
     for problem in problems:
         typer.echo(str(problem))
-    errors = [p for p in problems if getattr(p, "level", "error") == "error"]
-    if errors:
+    if any(problem.severity == "error" for problem in problems):
         raise typer.Exit(1)
     typer.echo(f"{len(catalog.all_types())} schemas backward compatible with their history")
+
+
+@app.command()
+def freeze(name: str) -> None:
+    """Release the current schema of NAME as its next version (refused if incompatible)."""
+    try:
+        path = compatibility.freeze(name)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"released {path}")
