@@ -15,6 +15,7 @@ from confluent_kafka import Producer
 
 from dealstream.broker.headers import RecordHeaders, producer_headers
 from dealstream.schemas import catalog, codec
+from dealstream.schemas.registry import Encoder
 
 DEAD_LETTER = "dead_letter"
 
@@ -64,13 +65,14 @@ class DeadLetter:
 class DeadLetterPublisher:
     """Produces dead letters through a shared producer (delivery is awaited at checkpoints)."""
 
-    def __init__(self, producer: Producer) -> None:
+    def __init__(self, producer: Producer, *, encode: Encoder = codec.encode) -> None:
         self._producer = producer
+        self._encode = encode
 
     def publish(self, letters: Iterable[DeadLetter]) -> int:
         count = 0
         for letter in letters:
-            value, headers = codec.encode(DEAD_LETTER, letter.to_record())
+            value, headers = self._encode(DEAD_LETTER, letter.to_record())
             self._producer.produce(
                 letter.dlq_topic, value=value, key=letter.key, headers=producer_headers(headers)
             )

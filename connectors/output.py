@@ -15,6 +15,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from dealstream.broker.dead_letters import DeadLetter, DeadLetterPublisher
 from dealstream.broker.headers import producer_headers
 from dealstream.schemas import catalog, codec, validation
+from dealstream.schemas.registry import Encoder
 
 
 class DeliveryError(RuntimeError):
@@ -25,13 +26,20 @@ class EventWriter:
     """Produces events of one type for one connector (``source`` names it in dead letters)."""
 
     def __init__(
-        self, producer: Producer, *, event_type: str, source: str, topic_prefix: str = ""
+        self,
+        producer: Producer,
+        *,
+        event_type: str,
+        source: str,
+        topic_prefix: str = "",
+        encode: Encoder = codec.encode,
     ) -> None:
         self._producer = producer
+        self._encode = encode
         self._type = catalog.event_type(event_type)
         self._topic = topic_prefix + self._type.topic
         self._source = source
-        self._dead_letters = DeadLetterPublisher(producer)
+        self._dead_letters = DeadLetterPublisher(producer, encode=encode)
         self._failures: list[str] = []
         self.produced = 0
         self.dead_lettered = 0
@@ -73,7 +81,7 @@ class EventWriter:
             )
             return False
         try:
-            value, headers = codec.encode(self._type, record)
+            value, headers = self._encode(self._type, record)
         except codec.EncodeError as error:
             self.reject(
                 raw=raw, position=position, code=error.code, message=error.message, stage="VALIDATE"

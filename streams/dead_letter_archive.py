@@ -13,7 +13,7 @@ from confluent_kafka import Message
 
 from dealstream.broker.headers import record_headers
 from dealstream.schemas import catalog
-from dealstream.schemas.codec import DecodeError, decoder_for
+from dealstream.schemas.codec import DecodeError, SchemaResolver, decoder_for
 from dealstream.sinks.clickhouse import tables
 from dealstream.streams import metrics
 from dealstream.streams.pipeline import BatchResult, Row, TableSpec
@@ -31,9 +31,13 @@ class DeadLetterArchivePipeline:
     name = "dead-letter-archive"
     tables: tuple[TableSpec, ...] = (DEAD_LETTERS,)
 
-    def __init__(self, topics: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, topics: Sequence[str] | None = None, *, resolver: SchemaResolver | None = None
+    ) -> None:
         self.topics: tuple[str, ...] = tuple(topics or dead_letter_topics())
-        self._decoders = {topic: decoder_for(topic).decode for topic in self.topics}
+        self._decoders = {
+            topic: decoder_for(topic, resolver=resolver).decode for topic in self.topics
+        }
 
     def process(self, messages: Sequence[Message]) -> BatchResult:
         rows: list[Row] = []

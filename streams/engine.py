@@ -19,6 +19,8 @@ from typing import Any, Protocol, cast
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from dealstream.broker.dead_letters import DeadLetterPublisher
+from dealstream.schemas import codec
+from dealstream.schemas.registry import Encoder
 from dealstream.sinks.clickhouse.errors import SinkBackpressure
 from dealstream.streams import metrics
 from dealstream.streams.pipeline import BatchResult, Pipeline, Row
@@ -65,6 +67,7 @@ class Engine:
         commit_interval_s: float = 1.0,
         max_pending_rows: int = 200_000,
         stop_when_idle_s: float | None = None,
+        encode: Encoder = codec.encode,
     ) -> None:
         self.pipelines = tuple(pipelines)
         self.name = "+".join(p.name for p in self.pipelines)
@@ -78,7 +81,7 @@ class Engine:
         self._producer = producer
         self._sink = sink
         self._alerts = alerts
-        self._dead_letters = DeadLetterPublisher(producer)
+        self._dead_letters = DeadLetterPublisher(producer, encode=encode)
         self._max_batch = max_batch
         self._poll_timeout_s = poll_timeout_s
         self._commit_interval_s = commit_interval_s

@@ -9,7 +9,7 @@ from confluent_kafka import Message
 from dealstream.broker.dead_letters import DeadLetter
 from dealstream.broker.headers import record_headers
 from dealstream.schemas import validation
-from dealstream.schemas.codec import DecodeError, Decoder
+from dealstream.schemas.codec import DecodeError, Decoder, SchemaResolver
 from dealstream.sinks.clickhouse import tables
 from dealstream.streams.pipeline import BatchResult, Row, TableSpec
 
@@ -24,9 +24,9 @@ class PosTransactionsPipeline:
     name = "pos-transactions"
     tables: tuple[TableSpec, ...] = (POS_TRANSACTIONS,)
 
-    def __init__(self, *, topic: str = TOPIC) -> None:
+    def __init__(self, *, topic: str = TOPIC, resolver: SchemaResolver | None = None) -> None:
         self.topics: tuple[str, ...] = (topic,)
-        self._decode = Decoder(EVENT_TYPE).decode
+        self._decode = Decoder(EVENT_TYPE, resolver=resolver).decode
 
     def _dead_letter(self, message: Message, stage: str, code: str, text: str) -> DeadLetter:
         return DeadLetter(

@@ -11,6 +11,7 @@ import faust
 
 from dealstream.broker.clients import make_consumer, make_producer
 from dealstream.broker.settings import KafkaSettings
+from dealstream.schemas import registry
 from dealstream.sinks.clickhouse.batching import BatchingSink
 from dealstream.sinks.clickhouse.client import connect
 from dealstream.sinks.clickhouse.migrate import migrate
@@ -44,9 +45,10 @@ def worker_id() -> str:
 
 
 def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
+    resolve = registry.resolver()
     return [
-        PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC)),
-        DeadLetterArchivePipeline(dead_letter_topics(kafka.topic_prefix)),
+        PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC), resolver=resolve),
+        DeadLetterArchivePipeline(dead_letter_topics(kafka.topic_prefix), resolver=resolve),
     ]
 
 
@@ -57,6 +59,7 @@ def build_engine(config: WorkerConfig, pipelines: list[Pipeline]) -> Engine:
     if applied:
         log.info("applied %d ClickHouse migration(s)", len(applied))
     sink = BatchingSink(client, settings=config.clickhouse)
+    encode = registry.encoder()
     producer = make_producer(config.kafka, client_id=f"{config.worker.app_id}-{worker_id()}")
     consumer = make_consumer(
         config.kafka,
@@ -68,7 +71,8 @@ def build_engine(config: WorkerConfig, pipelines: list[Pipeline]) -> Engine:
         consumer=consumer,
         producer=producer,
         sink=sink,
-        alerts=AlertPublisher(producer, topic_prefix=config.kafka.topic_prefix),
+        alerts=AlertPublisher(producer, topic_prefix=config.kafka.topic_prefix, encode=encode),
+        encode=encode,
         max_batch=config.worker.max_batch,
         poll_timeout_s=config.worker.poll_timeout_s,
         commit_interval_s=config.worker.commit_interval_s,

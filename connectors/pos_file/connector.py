@@ -23,6 +23,7 @@ from dealstream.connectors.output import EventWriter
 from dealstream.connectors.pii import Desensitizer, PiiSettings
 from dealstream.connectors.pos_file.parse import EVENT_TYPE, RowError, to_event
 from dealstream.connectors.pos_file.reader import detect_format, read_lines
+from dealstream.schemas import registry
 
 
 class PosFileSettings(BaseSettings):
@@ -77,6 +78,7 @@ class PosFileConnector(Connector):
             event_type=EVENT_TYPE,
             source=self.settings.source,
             topic_prefix=self.kafka.topic_prefix,
+            encode=registry.encoder(),
         )
         self._cursors = CursorStore(self.settings.cursor_file)
 

@@ -13,19 +13,23 @@ from confluent_kafka import Producer
 
 from dealstream.broker.headers import producer_headers
 from dealstream.schemas import catalog, codec
+from dealstream.schemas.registry import Encoder
 
 ALERT = "alert"
 
 
 class AlertPublisher:
-    def __init__(self, producer: Producer, *, topic_prefix: str = "") -> None:
+    def __init__(
+        self, producer: Producer, *, topic_prefix: str = "", encode: Encoder = codec.encode
+    ) -> None:
         self._producer = producer
+        self._encode = encode
         self._prefix = topic_prefix
         self._type = catalog.event_type(ALERT)
 
     def publish(self, alerts: Sequence[dict[str, Any]]) -> int:
         for alert in alerts:
-            value, headers = codec.encode(self._type, alert)
+            value, headers = self._encode(self._type, alert)
             self._producer.produce(
                 self._prefix + catalog.topic_for_alert(alert["kind"]),
                 value=value,
