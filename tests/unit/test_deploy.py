@@ -14,13 +14,14 @@ from dealstream.broker.settings import KafkaSettings
 from dealstream.cli.main import app
 from dealstream.connectors.pii import PiiSettings
 from dealstream.connectors.pos_file.connector import PosFileSettings
+from dealstream.schemas.registry import SchemaRegistrySettings
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.streams.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS: list[type[BaseSettings]] = [
     KafkaSettings, ClickHouseSettings, WorkerSettings, PiiSettings, PosFileSettings,
-    LocalBrokerSettings,
+    LocalBrokerSettings, SchemaRegistrySettings,
 ]  # fmt: skip
 
 
