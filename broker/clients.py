@@ -40,7 +40,11 @@ def make_consumer(
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
-        "partition.assignment.strategy": "cooperative-sticky",
+        # range, not (cooperative-)sticky: it splits every topic's partitions over the members
+        # separately, so the hot topics are shared even when many one-partition topics (DLQs)
+        # are subscribed too, and co-partitioned topics (same key, same partition count) land
+        # on the same member, which keyed-state joins rely on.
+        "partition.assignment.strategy": "range",
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 1_000,
         "fetch.min.bytes": 1,

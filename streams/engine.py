@@ -278,6 +278,7 @@ class Engine:
 
     # -- rebalance callbacks (run inside consume(), on this thread) ------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("assigned %s", _describe(partitions))
         if partitions:
             self._assigned = True
             self._last_record = time.monotonic()
@@ -285,11 +286,13 @@ class Engine:
             consumer.pause(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("revoked %s", _describe(partitions))
         self._checkpoint_quietly()
         for tp in partitions:
             self._uncommitted.pop((tp.topic, tp.partition), None)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.warning("lost %s", _describe(partitions))
         for tp in partitions:
             self._uncommitted.pop((tp.topic, tp.partition), None)
 
@@ -298,3 +301,7 @@ class Engine:
         if isinstance(error, KafkaError) and error.code() == KafkaError._PARTITION_EOF:
             return
         log.warning("consumer error on %s: %s", message.topic(), error)
+
+
+def _describe(partitions: Sequence[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

@@ -17,7 +17,7 @@ class WorkerSettings(BaseSettings):
     app_id: str = "dealstream"
     group_id: str = "dealstream-workers"
     max_batch: int = 2_000
-    poll_timeout_s: float = 0.05
+    poll_timeout_s: float = 0.02
     commit_interval_s: float = 1.0
     web_host: str = "127.0.0.1"
     web_port: int = 6066
