@@ -1,0 +1,234 @@
+"""Runs business rules over events in event time and returns alert records.
+
+``process(event)`` records signals, arms or cancels timers and evaluates ``when`` conditions;
+``advance(watermark_ms)`` fires the absence/sequence timers the watermark has passed and evicts
+old state. All state (series, timers, suppression windows) snapshots to bytes and is rebuilt
+from them alone (DESIGN §3.3). Alerts are dicts shaped like ``dealstream.Alert``; the id is
+derived from rule id, state key and window start, so a replay produces the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from dealstream.streams.rules.business import BusinessRule, load_rules
+from dealstream.streams.rules.language.evaluator import Scope
+from dealstream.streams.rules.state import Point, SeriesStore, Value
+from dealstream.streams.rules.timers import Timer, TimerQueue
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def event_time_ms(event: Mapping[str, Any]) -> int | None:
+    """``occurred_at`` as epoch ms, whether decoded (aware datetime) or raw (int ms)."""
+    value = event.get("occurred_at")
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return int((value - _EPOCH).total_seconds() * 1000)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+class RuleEngine:
+    """Stateful evaluation of one rule set; swap rule sets with :meth:`with_rules` (hot reload)."""
+
+    SNAPSHOT_VERSION = 1
+
+    def __init__(self, rules: tuple[BusinessRule, ...], *, state: bytes | None = None) -> None:
+        self.rules = rules
+        self._by_type: dict[str, list[BusinessRule]] = {}
+        for rule in rules:
+            for event_type in rule.record:
+                self._by_type.setdefault(event_type, []).append(rule)
+        self._by_id = {r.id: r for r in rules}
+        retention: dict[str, int] = {}
+        for rule in rules:
+            for sig, ms in rule.retention().items():
+                retention[sig] = max(retention.get(sig, 0), ms)
+        if state is None:
+            self.store = SeriesStore(retention_ms=retention)
+            self.timers = TimerQueue()
+            self._suppressed: dict[str, int] = {}
+            self.watermark_ms = 0
+        else:
+            doc = json.loads(state)
+            if doc.get("v") != self.SNAPSHOT_VERSION:
+                raise ValueError(f"unsupported engine snapshot version {doc.get('v')!r}")
+            self.store = SeriesStore.restore(doc["store"].encode())
+            self.store.retention_ms = retention
+            self.timers = TimerQueue.from_data(doc["timers"])
+            self._suppressed = {str(k): int(v) for k, v in doc["suppressed"].items()}
+            self.watermark_ms = int(doc["watermark_ms"])
+
+    @classmethod
+    def from_yaml(cls, text: str) -> RuleEngine:
+        return cls(load_rules(text))
+
+    def with_rules(self, rules: tuple[BusinessRule, ...]) -> RuleEngine:
+        """A new engine on new rules that keeps this one's state (state is keyed by rule id)."""
+        return RuleEngine(rules, state=self.snapshot())
+
+    def snapshot(self) -> bytes:
+        doc = {
+            "v": self.SNAPSHOT_VERSION,
+            "store": self.store.snapshot().decode(),
+            "timers": self.timers.to_data(),
+            "suppressed": self._suppressed,
+            "watermark_ms": self.watermark_ms,
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+    # -- events --------------------------------------------------------------------------------
+    def process(
+        self, event: Mapping[str, Any], *, now_ms: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Alerts raised by one event; ``now_ms`` is processing time (defaults to event time)."""
+        event_type = event.get("event_type")
+        ts = event_time_ms(event)
+        if not isinstance(event_type, str) or ts is None:
+            return []
+        event_id = str(event.get("event_id", ""))
+        alerts: list[dict[str, Any]] = []
+        for rule in self._by_type.get(event_type, ()):
+            entity = _entity_key(rule, event)
+            if entity is None:
+                continue
+            state_key = f"{rule.id}\x1f{entity}"
+            keyed = dict(zip(rule.key_names, entity.split("|"), strict=False))
+            scope = Scope(event, keyed, self.store, state_key, ts, [event_id])
+            recorded = self._record(rule, event_type, scope, event_id)
+            if rule.absence is not None:
+                self._absence(rule, state_key, scope, recorded)
+            elif rule.sequence is not None and rule.sequence.before in recorded:
+                self.timers.schedule(
+                    Timer(ts + rule.sequence.grace_ms, rule.id, state_key, ts, (event_id,))
+                )
+            elif rule.when is not None and event_type in rule.on and rule.when.fn(scope) is True:
+                alert = self._raise(
+                    rule,
+                    state_key,
+                    entity,
+                    ts,
+                    ids=scope.event_ids,
+                    now_ms=now_ms,
+                    notes=scope.notes,
+                )
+                if alert is not None:
+                    alerts.append(alert)
+        return alerts
+
+    def _record(self, rule: BusinessRule, event_type: str, scope: Scope, event_id: str) -> set[str]:
+        recorded: set[str] = set()
+        for rec in rule.record[event_type]:
+            if rec.condition is not None and rec.condition.fn(scope) is not True:
+                continue
+            value = rec.value.fn(scope)
+            if isinstance(value, str | int | float | bool):
+                self.store.append(
+                    scope.state_key, rec.signal, Point(scope.now_ms, _plain(value), event_id)
+                )
+                recorded.add(rec.signal)
+        return recorded
+
+    def _absence(
+        self, rule: BusinessRule, state_key: str, scope: Scope, recorded: set[str]
+    ) -> None:
+        assert rule.absence is not None
+        spec, ts = rule.absence, scope.now_ms
+        pending = self.timers.pending(rule.id, state_key)
+        if spec.expect in recorded and pending is not None and pending.started_ms <= ts:
+            self.timers.cancel(rule.id, state_key)
+        elif spec.after in recorded and (rule.when is None or rule.when.fn(scope) is True):
+            ids = tuple(scope.event_ids)
+            self.timers.schedule(Timer(ts + spec.within_ms, rule.id, state_key, ts, ids))
+
+    # -- time ----------------------------------------------------------------------------------
+    def advance(self, watermark_ms: int, *, now_ms: int | None = None) -> list[dict[str, Any]]:
+        """Fire timers due by ``watermark_ms`` (event time) and evict state older than needed."""
+        self.watermark_ms = max(self.watermark_ms, watermark_ms)
+        alerts: list[dict[str, Any]] = []
+        for timer in self.timers.pop_due(self.watermark_ms):
+            rule = self._by_id.get(timer.rule_id)
+            if rule is None:
+                continue  # rule removed by a reload: its timers lapse
+            entity = timer.key.split("\x1f", 1)[1]
+            notes: dict[str, str] = {}
+            if rule.sequence is not None:
+                seq = rule.sequence
+                since = timer.started_ms - seq.within_ms
+                if self.store.window(timer.key, seq.requires, since - 1, timer.started_ms):
+                    continue
+                notes = {"missing": seq.requires, "before": seq.before}
+            elif rule.absence is not None:
+                notes = {"missing": rule.absence.expect, "after": rule.absence.after}
+            else:
+                continue
+            alert = self._raise(
+                rule,
+                timer.key,
+                entity,
+                timer.due_ms,
+                ids=list(timer.event_ids),
+                now_ms=now_ms,
+                notes=notes,
+            )
+            if alert is not None:
+                alerts.append(alert)
+        self.store.evict(self.watermark_ms)
+        self._suppressed = {k: v for k, v in self._suppressed.items() if v > self.watermark_ms}
+        return alerts
+
+    def _raise(
+        self,
+        rule: BusinessRule,
+        state_key: str,
+        entity: str,
+        ts: int,
+        *,
+        ids: list[str],
+        now_ms: int | None,
+        notes: Mapping[str, str],
+    ) -> dict[str, Any] | None:
+        if rule.suppress_for_ms:
+            if self._suppressed.get(state_key, -1) > ts:
+                return None
+            self._suppressed[state_key] = ts + rule.suppress_for_ms
+        ident = "\x1f".join([rule.id, str(rule.version), entity, str(ts)])
+        attributes = {"window_start": str(ts), **{k: str(v) for k, v in notes.items()}}
+        if rule.when is not None:
+            attributes["when"] = rule.when.source
+        return {
+            "alert_id": hashlib.sha256(ident.encode()).hexdigest()[:32],
+            "kind": rule.kind,
+            "severity": rule.severity,
+            "rule_id": rule.id,
+            "rule_version": rule.version,
+            "model_name": None,
+            "model_version": None,
+            "entity_key": entity,
+            "message": rule.message,
+            "input_event_ids": [e for e in ids if e],
+            "raised_at": now_ms if now_ms is not None else ts,
+            "attributes": attributes,
+        }
+
+
+def _plain(value: Value) -> Value:
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _entity_key(rule: BusinessRule, event: Mapping[str, Any]) -> str | None:
+    scope = Scope(event, {}, SeriesStore(), "", 0)
+    parts = []
+    for k in rule.key:
+        v = k.fn(scope)
+        if v is None or v == "":
+            return None
+        parts.append(str(v))
+    return "|".join(parts)

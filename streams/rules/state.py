@@ -1,0 +1,118 @@
+"""Keyed, time-windowed signal series: what business rules remember between events.
+
+Per state key (say a rule and "SKU|region") and signal name, an append-only series of points
+ordered by event time. Old points are evicted by event time (a watermark), never by wall
+clock, and the newest point of a series is always kept so ``last()`` survives long quiet spells.
+The whole store snapshots to bytes and is rebuilt from them alone (DESIGN §3.3).
+
+>>> s = SeriesStore(retention_ms={"price": 1000})
+>>> s.append("k", "price", Point(1000, 9.5, "e1")); s.append("k", "price", Point(1500, 9.0, "e2"))
+>>> [p.value for p in s.window("k", "price", since_ms=1000, until_ms=1500)]
+[9.0]
+>>> s.evict(3000); [p.event_id for p in s.window("k", "price", 0, 9999)]
+1
+['e2']
+>>> SeriesStore.restore(s.snapshot()).last("k", "price")
+Point(ts=1500, value=9.0, event_id='e2')
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+Value = float | int | str | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    ts: int  # event time, epoch ms
+    value: Value
+    event_id: str
+
+
+def _ts(p: Point) -> int:
+    return p.ts
+
+
+class SeriesStore:
+    """Series per (state key, signal); ``retention_ms`` per signal bounds how far back it keeps."""
+
+    SNAPSHOT_VERSION = 1
+
+    def __init__(self, *, retention_ms: Mapping[str, int] | None = None) -> None:
+        self.retention_ms = dict(retention_ms or {})
+        self._series: dict[str, dict[str, list[Point]]] = {}
+
+    def append(self, key: str, signal: str, point: Point) -> None:
+        """Add a point; out-of-order points are inserted in event-time order."""
+        series = self._series.setdefault(key, {}).setdefault(signal, [])
+        if not series or series[-1].ts <= point.ts:
+            series.append(point)
+        else:
+            bisect.insort_right(series, point, key=_ts)
+
+    def window(self, key: str, signal: str, since_ms: int, until_ms: int) -> list[Point]:
+        """Points with ``since_ms < ts <= until_ms``."""
+        series = self._series.get(key, {}).get(signal)
+        if not series:
+            return []
+        lo = bisect.bisect_right(series, since_ms, key=_ts)
+        hi = bisect.bisect_right(series, until_ms, key=_ts)
+        return series[lo:hi]
+
+    def last(self, key: str, signal: str, until_ms: int | None = None) -> Point | None:
+        """Newest point (at or before ``until_ms`` when given)."""
+        series = self._series.get(key, {}).get(signal)
+        if not series:
+            return None
+        if until_ms is None or series[-1].ts <= until_ms:
+            return series[-1]
+        i = bisect.bisect_right(series, until_ms, key=_ts)
+        return series[i - 1] if i else None
+
+    def evict(self, watermark_ms: int) -> int:
+        """Drop points older than their signal's retention before ``watermark_ms``."""
+        dropped = 0
+        for key in list(self._series):
+            signals = self._series[key]
+            for signal, series in list(signals.items()):
+                cutoff = watermark_ms - self.retention_ms.get(signal, 0)
+                i = min(bisect.bisect_right(series, cutoff, key=_ts), len(series) - 1)
+                if i > 0:
+                    del series[:i]
+                    dropped += i
+        return dropped
+
+    def drop_key(self, key: str) -> None:
+        self._series.pop(key, None)
+
+    def __len__(self) -> int:
+        return sum(len(s) for signals in self._series.values() for s in signals.values())
+
+    def snapshot(self) -> bytes:
+        """JSON bytes (never pickle: a snapshot must not be able to run code when restored)."""
+        data = {
+            "v": self.SNAPSHOT_VERSION,
+            "retention_ms": self.retention_ms,
+            "series": {
+                key: {sig: [[p.ts, p.value, p.event_id] for p in pts] for sig, pts in sigs.items()}
+                for key, sigs in self._series.items()
+            },
+        }
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def restore(cls, data: bytes) -> SeriesStore:
+        doc = json.loads(data)
+        if doc.get("v") != cls.SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported state snapshot version {doc.get('v')!r}")
+        store = cls(retention_ms=doc["retention_ms"])
+        for key, sigs in doc["series"].items():
+            store._series[key] = {
+                sig: [Point(int(ts), value, str(eid)) for ts, value, eid in pts]
+                for sig, pts in sigs.items()
+            }
+        return store

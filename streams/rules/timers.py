@@ -1,0 +1,91 @@
+"""Event-time timers for absence and sequence rules: a heap with lazy cancellation.
+
+At most one pending timer per (rule, key); ``pop_due(watermark)`` hands back, in due order,
+the timers the watermark has passed. Snapshots to plain data with the rest of the engine state.
+
+>>> q = TimerQueue()
+>>> q.schedule(Timer(due_ms=100, rule_id="r", key="k", started_ms=0, event_ids=("e1",)))
+True
+>>> q.cancel("r", "k"), q.pop_due(1000)
+(True, [])
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    due_ms: int
+    rule_id: str
+    key: str
+    started_ms: int  # event time of what armed it
+    event_ids: tuple[str, ...]
+
+
+class TimerQueue:
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, str, str]] = []
+        self._active: dict[tuple[str, str], tuple[int, Timer]] = {}
+        self._seq = 0
+
+    def schedule(self, timer: Timer) -> bool:
+        """Arm a timer; False (and no change) if one is already pending for its rule and key."""
+        ident = (timer.rule_id, timer.key)
+        if ident in self._active:
+            return False
+        self._seq += 1
+        self._active[ident] = (self._seq, timer)
+        heapq.heappush(self._heap, (timer.due_ms, self._seq, timer.rule_id, timer.key))
+        return True
+
+    def pending(self, rule_id: str, key: str) -> Timer | None:
+        found = self._active.get((rule_id, key))
+        return found[1] if found else None
+
+    def cancel(self, rule_id: str, key: str) -> bool:
+        return self._active.pop((rule_id, key), None) is not None
+
+    def pop_due(self, watermark_ms: int) -> list[Timer]:
+        due: list[Timer] = []
+        while self._heap and self._heap[0][0] <= watermark_ms:
+            _, seq, rule_id, key = heapq.heappop(self._heap)
+            live = self._active.get((rule_id, key))
+            if live is not None and live[0] == seq:
+                del self._active[(rule_id, key)]
+                due.append(live[1])
+        return due
+
+    def __len__(self) -> int:
+        return len(self._active)
+
+    def to_data(self) -> list[dict[str, Any]]:
+        timers = sorted(self._active.values(), key=lambda st: st[0])
+        return [
+            {
+                "due_ms": t.due_ms,
+                "rule_id": t.rule_id,
+                "key": t.key,
+                "started_ms": t.started_ms,
+                "event_ids": list(t.event_ids),
+            }
+            for _, t in timers
+        ]
+
+    @classmethod
+    def from_data(cls, data: list[dict[str, Any]]) -> TimerQueue:
+        q = cls()
+        for d in data:
+            q.schedule(
+                Timer(
+                    int(d["due_ms"]),
+                    str(d["rule_id"]),
+                    str(d["key"]),
+                    int(d["started_ms"]),
+                    tuple(str(e) for e in d["event_ids"]),
+                )
+            )
+        return q
