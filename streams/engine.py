@@ -23,7 +23,7 @@ from dealstream.schemas import codec
 from dealstream.schemas.registry import Encoder
 from dealstream.sinks.clickhouse.errors import SinkBackpressure
 from dealstream.streams import metrics
-from dealstream.streams.pipeline import BatchResult, Pipeline, Row
+from dealstream.streams.pipeline import BatchResult, Pipeline, Row, StatefulPipeline, StateRecord
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,9 @@ class Engine:
         for pipeline in self.pipelines:
             for table in pipeline.tables:
                 sink.register(table.name, table.columns)
+        self._stateful: tuple[StatefulPipeline, ...] = tuple(
+            p for p in self.pipelines if isinstance(p, StatefulPipeline)
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -224,13 +227,16 @@ class Engine:
     def checkpoint(self) -> None:
         """Flush rows, wait for alert and dead-letter delivery, then commit covered offsets."""
         self._last_checkpoint = time.monotonic()
+        for pipeline in self._stateful:
+            for record in pipeline.snapshot():
+                self._produce_state(record)
         try:
             self._sink.flush_all()
         except Exception as error:
             raise CheckpointError(f"sink flush failed: {error}") from error
         remaining = self._producer.flush(30.0)
         if remaining:
-            raise CheckpointError(f"{remaining} alerts/dead letters not acknowledged by Kafka")
+            raise CheckpointError(f"{remaining} alerts/dead letters/state records not acknowledged")
         if not self._uncommitted:
             return
         offsets = [
@@ -240,6 +246,16 @@ class Engine:
         self._consumer.commit(offsets=offsets, asynchronous=False)
         self._uncommitted.clear()
         metrics.COMMITS.labels(self.name).inc()
+
+    def _produce_state(self, record: StateRecord) -> None:
+        while True:
+            try:
+                self._producer.produce(
+                    record.topic, key=record.key, value=record.value, partition=record.partition
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.1)
 
     def _checkpoint_quietly(self) -> bool:
         try:
@@ -282,19 +298,31 @@ class Engine:
         if partitions:
             self._assigned = True
             self._last_record = time.monotonic()
+            for pipeline in self._stateful:
+                mine = [
+                    (tp.topic, tp.partition) for tp in partitions if tp.topic in pipeline.topics
+                ]
+                if mine:
+                    pipeline.assigned(mine)
         if self._paused and partitions:
             consumer.pause(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("revoked %s", _describe(partitions))
         self._checkpoint_quietly()
+        self._release(partitions)
+
+    def _release(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._uncommitted.pop((tp.topic, tp.partition), None)
+        for pipeline in self._stateful:
+            mine = [(tp.topic, tp.partition) for tp in partitions if tp.topic in pipeline.topics]
+            if mine:
+                pipeline.revoked(mine)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.warning("lost %s", _describe(partitions))
-        for tp in partitions:
-            self._uncommitted.pop((tp.topic, tp.partition), None)
+        self._release(partitions)
 
     def _log_consumer_error(self, message: Message) -> None:
         error = message.error()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from confluent_kafka import Message
 
@@ -42,6 +42,20 @@ class TableSpec:
     columns: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class StateRecord:
+    """One entry of a pipeline's changelog: the latest snapshot of one key's state.
+
+    The changelog topic is compacted and has the input topic's partition count, so the state
+    of input partition ``p`` lives in changelog partition ``p`` and can be restored alone.
+    """
+
+    topic: str
+    partition: int
+    key: bytes
+    value: bytes | None  # None deletes the key (a tombstone)
+
+
 class Pipeline(Protocol):
     """A stateless-or-snapshotted transformation of a batch of records from its topics."""
 
@@ -50,3 +64,18 @@ class Pipeline(Protocol):
     tables: tuple[TableSpec, ...]
 
     def process(self, messages: Sequence[Message]) -> BatchResult: ...
+
+
+@runtime_checkable
+class StatefulPipeline(Pipeline, Protocol):
+    """A pipeline whose per-partition state comes only from its changelog (DESIGN §3.3).
+
+    The engine calls ``snapshot`` at every checkpoint, produces the records before it commits
+    the offsets they cover, calls ``assigned`` before the first record of a newly assigned
+    partition is processed (restore there) and ``revoked`` after the final checkpoint of a
+    partition (drop its state there).
+    """
+
+    def snapshot(self) -> list[StateRecord]: ...
+    def assigned(self, partitions: Sequence[tuple[str, int]]) -> None: ...
+    def revoked(self, partitions: Sequence[tuple[str, int]]) -> None: ...
