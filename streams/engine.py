@@ -71,12 +71,12 @@ class Engine:
     ) -> None:
         self.pipelines = tuple(pipelines)
         self.name = "+".join(p.name for p in self.pipelines)
-        self._routes: dict[str, Pipeline] = {}
-        for pipeline in self.pipelines:
-            for topic in pipeline.topics:
-                if topic in self._routes:
-                    raise ValueError(f"topic {topic} is read by two pipelines")
-                self._routes[topic] = pipeline
+        names = [p.name for p in self.pipelines]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pipeline names must be unique: {names}")
+        # Several pipelines may read one topic (POS feeds storage and forecasts): each gets
+        # the same batch, and one consumer offset covers them all.
+        self._topics = tuple(dict.fromkeys(t for p in self.pipelines for t in p.topics))
         self._consumer = consumer
         self._producer = producer
         self._sink = sink
@@ -117,7 +117,7 @@ class Engine:
     def run(self) -> BatchResult:
         """Consume until stopped (or idle, when configured); return totals."""
         self._consumer.subscribe(
-            list(self._routes),
+            list(self._topics),
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
@@ -152,20 +152,21 @@ class Engine:
             self._checkpoint_quietly()
 
     def _handle(self, messages: Sequence[Message]) -> None:
-        by_pipeline: dict[str, list[Message]] = {}
+        by_topic: dict[str, list[Message]] = {}
         uncommitted = self._uncommitted
-        routes = self._routes
         for message in messages:
             if message.error() is not None:
                 self._log_consumer_error(message)
                 continue
             topic = cast(str, message.topic())
-            by_pipeline.setdefault(routes[topic].name, []).append(message)
+            by_topic.setdefault(topic, []).append(message)
             uncommitted[(topic, cast(int, message.partition()))] = cast(int, message.offset())
         for pipeline in self.pipelines:
-            batch = by_pipeline.get(pipeline.name)
-            if batch:
-                self._run_pipeline(pipeline, batch)
+            parts = [by_topic[t] for t in pipeline.topics if t in by_topic]
+            if len(parts) == 1:
+                self._run_pipeline(pipeline, parts[0])
+            elif parts:
+                self._run_pipeline(pipeline, [m for part in parts for m in part])
 
     def _run_pipeline(self, pipeline: Pipeline, batch: Sequence[Message]) -> None:
         started = time.perf_counter()
