@@ -18,6 +18,8 @@ from dealstream.sinks.clickhouse.migrate import migrate
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.sinks.kafka.alerts import AlertPublisher
 from dealstream.streams.app import create_app
+from dealstream.streams.compliance import TOPIC as COMPLIANCE_TOPIC
+from dealstream.streams.compliance import CompliancePipeline, ComplianceSettings
 from dealstream.streams.dead_letter_archive import DeadLetterArchivePipeline, dead_letter_topics
 from dealstream.streams.engine import Engine
 from dealstream.streams.pipeline import Pipeline
@@ -48,6 +50,9 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
     resolve = registry.resolver()
     return [
         PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC), resolver=resolve),
+        CompliancePipeline(
+            ComplianceSettings().load(), topic=kafka.topic(COMPLIANCE_TOPIC), resolver=resolve
+        ),
         DeadLetterArchivePipeline(dead_letter_topics(kafka.topic_prefix), resolver=resolve),
     ]
 

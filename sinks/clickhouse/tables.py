@@ -47,3 +47,27 @@ DEAD_LETTERS_COLUMNS: tuple[str, ...] = (
     "key",
     "value",
 )
+
+COMPLIANCE_VIOLATIONS = "compliance_violations"
+COMPLIANCE_VIOLATIONS_COLUMNS: tuple[str, ...] = (
+    "alert_id",
+    "rule_id",
+    "rule_version",
+    "severity",
+    "conversation_id",
+    "message_event_id",
+    "rep_id",
+    "speaker_role",
+    "channel",
+    "product_line",
+    "phrase",
+    "matched_text",
+    "span_start",
+    "span_end",
+    "suggestion",
+    "occurred_at",
+    "raised_at",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+)

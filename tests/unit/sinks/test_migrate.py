@@ -12,6 +12,8 @@ from clickhouse_connect.driver.client import Client
 from dealstream.sinks.clickhouse import ClickHouseSettings, MigrationError, connect, migrate
 from dealstream.sinks.clickhouse.migrate import MIGRATIONS_DIR, load_migrations
 from dealstream.sinks.clickhouse.tables import (
+    COMPLIANCE_VIOLATIONS,
+    COMPLIANCE_VIOLATIONS_COLUMNS,
     DEAD_LETTERS,
     DEAD_LETTERS_COLUMNS,
     POS_TRANSACTIONS,
@@ -29,19 +31,19 @@ def fresh(settings: ClickHouseSettings) -> Iterator[Client]:
 
 def test_migrate_twice_applies_once(fresh: Client) -> None:
     first = migrate(fresh)
-    assert [(m.version, m.name) for m in first] == [(1, "pos_transactions")]
+    expected = [(m.version, m.name) for m in load_migrations()]
+    assert [(m.version, m.name) for m in first] == expected
+    assert expected[0] == (1, "pos_transactions")
     assert migrate(fresh) == []
-    assert fresh.command("SELECT count() FROM schema_migrations FINAL") == 1
-    tables = fresh.query(
-        "SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name"
-    ).result_rows
-    assert tables == [
-        ("dead_letters", "ReplacingMergeTree"),
-        ("dead_letters_daily", "View"),
-        ("pos_transactions", "ReplacingMergeTree"),
-        ("pos_transactions_dedup", "View"),
-        ("schema_migrations", "ReplacingMergeTree"),
-    ]
+    assert fresh.command("SELECT count() FROM schema_migrations FINAL") == len(expected)
+    tables = dict(
+        fresh.query(
+            "SELECT name, engine FROM system.tables WHERE database = currentDatabase()"
+        ).result_rows
+    )
+    for table in (POS_TRANSACTIONS, DEAD_LETTERS, COMPLIANCE_VIOLATIONS, "schema_migrations"):
+        assert tables[table] == "ReplacingMergeTree"
+    assert tables["pos_transactions_dedup"] == tables["dead_letters_daily"] == "View"
 
 
 def test_pos_transactions_is_keyed_by_event_id(fresh: Client) -> None:
@@ -55,7 +57,11 @@ def test_pos_transactions_is_keyed_by_event_id(fresh: Client) -> None:
 
 @pytest.mark.parametrize(
     ("table", "columns"),
-    [(POS_TRANSACTIONS, POS_TRANSACTIONS_COLUMNS), (DEAD_LETTERS, DEAD_LETTERS_COLUMNS)],
+    [
+        (POS_TRANSACTIONS, POS_TRANSACTIONS_COLUMNS),
+        (DEAD_LETTERS, DEAD_LETTERS_COLUMNS),
+        (COMPLIANCE_VIOLATIONS, COMPLIANCE_VIOLATIONS_COLUMNS),
+    ],
 )
 def test_column_constants_match_the_migrated_tables(
     fresh: Client, table: str, columns: tuple[str, ...]
