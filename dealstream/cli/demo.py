@@ -32,6 +32,7 @@ from dealstream.connectors.output import EventWriter
 from dealstream.connectors.pii import Desensitizer, PiiSettings
 from dealstream.connectors.pos_file.connector import PosFileConnector, PosFileSettings
 from dealstream.connectors.pos_file.parse import EVENT_TYPE, RowError, to_event
+from dealstream.connectors.simulator.chats import chats
 from dealstream.connectors.simulator.pos import live_rows
 from dealstream.sinks.clickhouse.client import connect
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
@@ -45,6 +46,22 @@ class Fed:
     read: int = 0
     produced: int = 0
     dead_letters: int = 0
+    chats: int = 0
+    planted: int = 0  # chat messages written to break a compliance rule
+
+
+def _chats(kafka: KafkaSettings, count: int, fed: Fed) -> None:
+    """WeCom chats, about 5% of them breaking a compliance rule, for the compliance pipeline."""
+    writer = EventWriter(
+        make_producer(kafka, client_id="dealstream-demo-chats"),
+        event_type="wecom.message",
+        source="wecom-sim",
+        topic_prefix=kafka.topic_prefix,
+    )
+    for chat in chats(seed=8, count=count, violation_rate=0.05):
+        fed.chats += int(writer.write(chat.record, raw=b"", position="sim"))
+        fed.planted += int(chat.violating)
+    writer.flush()
 
 
 def _stream(kafka: KafkaSettings, count: int, rate: float, fed: Fed) -> None:
@@ -83,6 +100,7 @@ def _inject_garbage(kafka: KafkaSettings, count: int) -> int:
 def demo(
     live_events: int = typer.Option(3_000, help="Events in the simulated live stream."),
     rate: float = typer.Option(1_500.0, help="Events/s of the simulated live stream."),
+    chat_messages: int = typer.Option(2_000, help="Simulated WeCom chat messages."),
     keep_broker: bool = typer.Option(False, help="Leave a broker started here running."),
 ) -> None:
     """Run the POS path end to end and print what went in and what came out."""
@@ -129,6 +147,8 @@ def demo(
         )
         garbage = _inject_garbage(kafka, 24)
         console.print(f"{garbage} undecodable records sent straight to the topic")
+        _chats(kafka, chat_messages, fed)
+        console.print(f"chats: {fed.chats} messages, {fed.planted} written to break a rule")
         live.join()
         console.print(f"live stream: {fed.produced} events at ~{rate:.0f}/s")
         code = worker.wait(timeout=300)
@@ -138,6 +158,8 @@ def demo(
             read=file_stats.read + fed.read,
             produced=file_stats.produced + fed.produced,
             dead_letters=file_stats.dead_letters + fed.dead_letters + garbage,
+            chats=fed.chats,
+            planted=fed.planted,
         )
         _summary(console, chdb_url, totals, time.monotonic() - started)
     finally:
@@ -156,9 +178,12 @@ def _summary(console: Console, chdb_url: str, fed: Fed, took: float) -> None:
             "ORDER BY count() DESC"
         ).result_rows
         revenue = client.query("SELECT sum(amount) FROM pos_transactions FINAL").result_rows[0][0]
+        violations, alerted = client.query(
+            "SELECT count(), uniqExact(message_event_id) FROM compliance_violations FINAL"
+        ).result_rows[0]
     finally:
         client.close()
-    table = Table(title="dealstream demo: POS path")
+    table = Table(title="dealstream demo: POS path and compliance")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("events in (lines read + live events)", str(read))
@@ -169,14 +194,21 @@ def _summary(console: Console, chdb_url: str, fed: Fed, took: float) -> None:
     for stage, code, count in dlq:
         table.add_row(f"  {stage} / {code}", str(count))
     table.add_row("revenue in ClickHouse (CNY)", f"{revenue:,.2f}")
+    table.add_row("chat messages checked", str(fed.chats))
+    table.add_row("  written to break a rule / alerted", f"{fed.planted} / {alerted}")
+    table.add_row("  compliance alerts (violations)", str(violations))
     table.add_row("time taken", f"{took:.1f} s")
     console.print(table)
-    ok = rows == produced and sum(n for _, _, n in dlq) == rejected
+    ok = rows == produced and sum(n for _, _, n in dlq) == rejected and alerted == fed.planted
     if ok:
         console.print(
-            "consistent: every produced event is in ClickHouse once, every bad one in the DLQ"
+            "consistent: every produced event is in ClickHouse once, every bad one in the DLQ,"
+            " every planted violation alerted"
         )
     else:
-        console.print(f"[red]MISMATCH: produced {produced}, rows {rows}, rejected {rejected}")
+        console.print(
+            f"[red]MISMATCH: produced {produced}, rows {rows}, rejected {rejected}, "
+            f"violations planted {fed.planted}, alerted {alerted}"
+        )
     if not ok:
         raise typer.Exit(1)
