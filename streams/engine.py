@@ -10,10 +10,12 @@ durably written (at-least-once; ClickHouse dedups by event_id).
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, cast
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -68,6 +70,7 @@ class Engine:
         max_pending_rows: int = 200_000,
         stop_when_idle_s: float | None = None,
         encode: Encoder = codec.encode,
+        standby_sink: RowSink | None = None,
     ) -> None:
         self.pipelines = tuple(pipelines)
         self.name = "+".join(p.name for p in self.pipelines)
@@ -80,6 +83,15 @@ class Engine:
         self._consumer = consumer
         self._producer = producer
         self._sink = sink
+        # With a standby sink, periodic checkpoints run on a flusher thread: the loop swaps
+        # sinks and keeps consuming while the full one is written and its offsets committed,
+        # so a ClickHouse insert never stalls the events behind it (event -> alert latency).
+        self._standby: RowSink | None = standby_sink
+        self._failed: RowSink | None = None  # a swapped-out sink whose write failed
+        self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-flush")
+        self._inflight: Future[None] | None = None
+        self._inflight_offsets: dict[tuple[str, int], int] = {}
+        self._inflight_sink: RowSink | None = None
         self._alerts = alerts
         self._dead_letters = DeadLetterPublisher(producer, encode=encode)
         self._max_batch = max_batch
@@ -97,6 +109,8 @@ class Engine:
         for pipeline in self.pipelines:
             for table in pipeline.tables:
                 sink.register(table.name, table.columns)
+                if standby_sink is not None:
+                    standby_sink.register(table.name, table.columns)
         self._stateful: tuple[StatefulPipeline, ...] = tuple(
             p for p in self.pipelines if isinstance(p, StatefulPipeline)
         )
@@ -127,6 +141,7 @@ class Engine:
                 self._step()
             self._checkpoint_quietly()
         finally:
+            self._flusher.shutdown(wait=True)
             self._consumer.close()
         return self.totals
 
@@ -149,7 +164,10 @@ class Engine:
         if self._uncommitted and (
             now - self._last_checkpoint >= self._commit_interval_s or self._sink.due()
         ):
-            self._checkpoint_quietly()
+            if self._standby is not None and self._failed is None and not self._paused:
+                self._checkpoint_in_background()
+            else:
+                self._checkpoint_quietly()
 
     def _handle(self, messages: Sequence[Message]) -> None:
         by_topic: dict[str, list[Message]] = {}
@@ -226,12 +244,19 @@ class Engine:
 
     # -- checkpoints -----------------------------------------------------------------------
     def checkpoint(self) -> None:
-        """Flush rows, wait for alert and dead-letter delivery, then commit covered offsets."""
+        """Flush rows, wait for alert and dead-letter delivery, then commit covered offsets.
+
+        Synchronous: used on revoke, on stop, under backpressure and without a standby sink.
+        """
+        self._await_inflight()
         self._last_checkpoint = time.monotonic()
         for pipeline in self._stateful:
             for record in pipeline.snapshot():
                 self._produce_state(record)
         try:
+            if self._failed is not None:
+                self._failed.flush_all()
+                self._standby, self._failed = self._failed, None
             self._sink.flush_all()
         except Exception as error:
             raise CheckpointError(f"sink flush failed: {error}") from error
@@ -247,6 +272,59 @@ class Engine:
         self._consumer.commit(offsets=offsets, asynchronous=False)
         self._uncommitted.clear()
         metrics.COMMITS.labels(self.name).inc()
+
+    def _checkpoint_in_background(self) -> None:
+        """Swap sinks and let the flusher write the full one and commit what it covers."""
+        if self._inflight is not None:
+            if not self._inflight.done():
+                return  # one write at a time; the next checkpoint takes both batches
+            if not self._collect_inflight():
+                return
+        assert self._standby is not None
+        self._last_checkpoint = time.monotonic()
+        for pipeline in self._stateful:
+            for record in pipeline.snapshot():
+                self._produce_state(record)
+        full, self._sink, self._standby = self._sink, self._standby, None
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._inflight_sink, self._inflight_offsets = full, offsets
+        self._inflight = self._flusher.submit(self._write_and_commit, full, offsets)
+
+    def _write_and_commit(self, sink: RowSink, offsets: dict[tuple[str, int], int]) -> None:
+        """Runs on the flusher thread (librdkafka's commit is thread-safe)."""
+        sink.flush_all()
+        remaining = self._producer.flush(30.0)
+        if remaining:
+            raise CheckpointError(f"{remaining} alerts/dead letters/state records not acknowledged")
+        if offsets:
+            self._consumer.commit(
+                offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
+                asynchronous=False,
+            )
+
+    def _collect_inflight(self) -> bool:
+        """Take the finished background write back; on failure keep its rows and offsets."""
+        assert self._inflight is not None and self._inflight_sink is not None
+        future, sink, offsets = self._inflight, self._inflight_sink, self._inflight_offsets
+        self._inflight, self._inflight_sink, self._inflight_offsets = None, None, {}
+        try:
+            future.result()
+        except Exception as error:
+            for key, offset in offsets.items():
+                self._uncommitted[key] = max(offset, self._uncommitted.get(key, -1))
+            self._failed = sink
+            metrics.CHECKPOINT_FAILURES.labels(self.name, type(error).__name__).inc()
+            log.warning("background checkpoint failed, offsets stay uncommitted: %s", error)
+            self._pause(str(error))
+            return False
+        self._standby = sink
+        metrics.COMMITS.labels(self.name).inc()
+        return True
+
+    def _await_inflight(self) -> None:
+        if self._inflight is not None:
+            concurrent.futures.wait([self._inflight])
+            self._collect_inflight()
 
     def _produce_state(self, record: StateRecord) -> None:
         while True:

@@ -63,7 +63,8 @@ def build_engine(config: WorkerConfig, pipelines: list[Pipeline]) -> Engine:
     applied = migrate(client)
     if applied:
         log.info("applied %d ClickHouse migration(s)", len(applied))
-    sink = BatchingSink(client, settings=config.clickhouse)
+    sink = BatchingSink(client, settings=config.clickhouse, name="clickhouse-a")
+    standby = BatchingSink(client, settings=config.clickhouse, name="clickhouse-b")
     encode = registry.encoder()
     producer = make_producer(config.kafka, client_id=f"{config.worker.app_id}-{worker_id()}")
     consumer = make_consumer(
@@ -83,6 +84,7 @@ def build_engine(config: WorkerConfig, pipelines: list[Pipeline]) -> Engine:
         commit_interval_s=config.worker.commit_interval_s,
         max_pending_rows=config.clickhouse.max_pending_rows,
         stop_when_idle_s=config.worker.stop_when_idle_s,
+        standby_sink=standby,
     )
 
 
