@@ -12,6 +12,7 @@ from dealstream.schemas import catalog
 
 ALERT_KINDS = ("compliance", "business", "forecast", "channel")
 RULES_TOPIC = "config.rules.v1"
+FORECAST_STATE_TOPIC = "state.forecast.v1"
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 
 
@@ -45,6 +46,15 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
     specs.append(
         TopicSpec(
             kafka.topic(RULES_TOPIC), 1, kafka.topic_replication, {"cleanup.policy": "compact"}
+        )
+    )
+    # Forecast state: compacted, co-partitioned with its input (input partition p -> p).
+    specs.append(
+        TopicSpec(
+            kafka.topic(FORECAST_STATE_TOPIC),
+            kafka.topic_partitions,
+            kafka.topic_replication,
+            {"cleanup.policy": "compact"},
         )
     )
     return specs

@@ -18,10 +18,13 @@ from dealstream.sinks.clickhouse.migrate import migrate
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.sinks.kafka.alerts import AlertPublisher
 from dealstream.streams.app import create_app
+from dealstream.streams.changelog import ChangelogReader
 from dealstream.streams.compliance import TOPIC as COMPLIANCE_TOPIC
 from dealstream.streams.compliance import CompliancePipeline, ComplianceSettings
 from dealstream.streams.dead_letter_archive import DeadLetterArchivePipeline, dead_letter_topics
 from dealstream.streams.engine import Engine
+from dealstream.streams.forecast import CHANGELOG_TOPIC as FORECAST_CHANGELOG
+from dealstream.streams.forecast import ForecastPipeline, ForecastSettings
 from dealstream.streams.pipeline import Pipeline
 from dealstream.streams.pos import TOPIC as POS_TOPIC
 from dealstream.streams.pos import PosTransactionsPipeline
@@ -54,6 +57,13 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             ComplianceSettings().load(), topic=kafka.topic(COMPLIANCE_TOPIC), resolver=resolve
         ),
         DeadLetterArchivePipeline(dead_letter_topics(kafka.topic_prefix), resolver=resolve),
+        ForecastPipeline(
+            state_reader=ChangelogReader(kafka),
+            topic=kafka.topic(POS_TOPIC),
+            changelog_topic=kafka.topic(FORECAST_CHANGELOG),
+            settings=ForecastSettings(),
+            resolver=resolve,
+        ),
     ]
 
 

@@ -71,3 +71,44 @@ COMPLIANCE_VIOLATIONS_COLUMNS: tuple[str, ...] = (
     "kafka_partition",
     "kafka_offset",
 )
+
+FORECASTS = "forecasts"
+FORECASTS_COLUMNS: tuple[str, ...] = (
+    "key",
+    "sku",
+    "region",
+    "period",
+    "period_start",
+    "horizon",
+    "target_start",
+    "point",
+    "lower",
+    "upper",
+    "level",
+    "status",
+    "factors",
+    "model_name",
+    "model_version",
+    "periods_seen",
+    "freshness",
+    "produced_at",
+    "event_id",
+    "kafka_partition",
+    "kafka_offset",
+)
+
+FORECAST_ACCURACY = "forecast_accuracy"
+FORECAST_ACCURACY_COLUMNS: tuple[str, ...] = (
+    "key",
+    "region",
+    "horizon",
+    "period",
+    "period_start",
+    "forecast",
+    "actual",
+    "abs_error",
+    "model_name",
+    "model_version",
+    "produced_at",
+    "event_id",
+)
