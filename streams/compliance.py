@@ -15,11 +15,9 @@ from confluent_kafka import Message
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dealstream.broker.dead_letters import DeadLetter
-from dealstream.broker.headers import record_headers
-from dealstream.schemas import validation
-from dealstream.schemas.codec import DecodeError, Decoder, SchemaResolver
+from dealstream.schemas.codec import SchemaResolver
 from dealstream.sinks.clickhouse import tables
+from dealstream.streams.decoding import RecordReader
 from dealstream.streams.pipeline import BatchResult, Row, TableSpec
 from dealstream.streams.rules.compliance import ComplianceRules
 
@@ -54,45 +52,21 @@ class CompliancePipeline:
     ) -> None:
         self.rules = rules
         self.topics: tuple[str, ...] = (topic,)
-        self._decode = Decoder(EVENT_TYPE, resolver=resolver).decode
+        self._reader = RecordReader(EVENT_TYPE, resolver=resolver)
 
     def replace_rules(self, rules: ComplianceRules) -> None:
         """Swap in a new validated rule set; the next batch uses it (hot reload)."""
         self.rules = rules
 
-    def _dead_letter(self, message: Message, stage: str, code: str, text: str) -> DeadLetter:
-        return DeadLetter(
-            topic=message.topic() or self.topics[0],
-            value=message.value(),
-            error_code=code,
-            error_message=text,
-            stage=stage,  # type: ignore[arg-type]
-            source=self.name,
-            partition=message.partition(),
-            offset=message.offset(),
-            key=message.key(),
-            headers=record_headers(message) or [],
-        )
-
     def process(self, messages: Sequence[Message]) -> BatchResult:
         result = BatchResult(rows={VIOLATIONS.name: []})
         rows: list[Row] = result.rows[VIOLATIONS.name]
         evaluate = self.rules.evaluate
-        for message in messages:
-            try:
-                record = self._decode(message.value() or b"", record_headers(message))
-            except DecodeError as error:
-                result.dead_letters.append(
-                    self._dead_letter(message, "DECODE", error.code, error.message)
-                )
-                continue
-            problems = validation.validate(EVENT_TYPE, record)
-            if problems:
-                text = "; ".join(str(problem) for problem in problems)
-                result.dead_letters.append(
-                    self._dead_letter(message, "VALIDATE", problems[0].code, text)
-                )
-                continue
+        checked = self._reader.read(messages)
+        result.dead_letters.extend(
+            r.dead_letter(source=self.name, default_topic=self.topics[0]) for r in checked.rejected
+        )
+        for message, record in checked.records:
             result.processed += 1
             violations = evaluate(record)
             if not violations:

@@ -6,11 +6,9 @@ from collections.abc import Sequence
 
 from confluent_kafka import Message
 
-from dealstream.broker.dead_letters import DeadLetter
-from dealstream.broker.headers import record_headers
-from dealstream.schemas import validation
-from dealstream.schemas.codec import DecodeError, Decoder, SchemaResolver
+from dealstream.schemas.codec import SchemaResolver
 from dealstream.sinks.clickhouse import tables
+from dealstream.streams.decoding import RecordReader
 from dealstream.streams.pipeline import BatchResult, Row, TableSpec
 
 TOPIC = "pos.transactions.v1"
@@ -24,42 +22,20 @@ class PosTransactionsPipeline:
     name = "pos-transactions"
     tables: tuple[TableSpec, ...] = (POS_TRANSACTIONS,)
 
-    def __init__(self, *, topic: str = TOPIC, resolver: SchemaResolver | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        topic: str = TOPIC,
+        resolver: SchemaResolver | None = None,
+        reader: RecordReader | None = None,
+    ) -> None:
         self.topics: tuple[str, ...] = (topic,)
-        self._decode = Decoder(EVENT_TYPE, resolver=resolver).decode
-
-    def _dead_letter(self, message: Message, stage: str, code: str, text: str) -> DeadLetter:
-        return DeadLetter(
-            topic=message.topic() or self.topics[0],
-            value=message.value(),
-            error_code=code,
-            error_message=text,
-            stage=stage,  # type: ignore[arg-type]
-            # Stable across restarts, so a re-processed bad record collapses in ClickHouse.
-            source=self.name,
-            partition=message.partition(),
-            offset=message.offset(),
-            key=message.key(),
-            headers=record_headers(message) or [],
-        )
+        self._reader = reader or RecordReader(EVENT_TYPE, resolver=resolver)
 
     def process(self, messages: Sequence[Message]) -> BatchResult:
+        checked = self._reader.read(messages)
         rows: list[Row] = []
-        dead: list[DeadLetter] = []
-        decode = self._decode
-        check = validation.validate
-        for message in messages:
-            value = message.value()
-            try:
-                record = decode(value or b"", record_headers(message))
-            except DecodeError as error:
-                dead.append(self._dead_letter(message, "DECODE", error.code, error.message))
-                continue
-            problems = check(EVENT_TYPE, record)
-            if problems:
-                text = "; ".join(str(problem) for problem in problems)
-                dead.append(self._dead_letter(message, "VALIDATE", problems[0].code, text))
-                continue
+        for message, record in checked.records:
             p = record["payload"]
             rows.append(
                 (
@@ -71,6 +47,9 @@ class PosTransactionsPipeline:
                     p["is_refund"], message.topic(), message.partition(), message.offset(),
                 )
             )  # fmt: skip
+        dead = [
+            r.dead_letter(source=self.name, default_topic=self.topics[0]) for r in checked.rejected
+        ]
         return BatchResult(
             rows={POS_TRANSACTIONS.name: rows}, dead_letters=dead, processed=len(rows)
         )
