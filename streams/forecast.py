@@ -26,17 +26,16 @@ from prometheus_client import Counter
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dealstream.broker.headers import record_headers
 from dealstream.broker.standard_topics import FORECAST_STATE_TOPIC
 from dealstream.models import snapshot
 from dealstream.models.forecaster import Forecast, ForecasterConfig
 from dealstream.models.periods import Granularity, period_start_ms
 from dealstream.models.registry import ModelConfigError, ModelSpec, default_specs
 from dealstream.models.state import KeyState, Step
-from dealstream.schemas import validation
-from dealstream.schemas.codec import DecodeError, Decoder, SchemaResolver
+from dealstream.schemas.codec import SchemaResolver
 from dealstream.sinks.clickhouse import tables
 from dealstream.streams.changelog import StateReader
+from dealstream.streams.decoding import RecordReader
 from dealstream.streams.pipeline import BatchResult, Row, StateRecord, TableSpec
 
 log = logging.getLogger(__name__)
@@ -147,6 +146,7 @@ class ForecastPipeline:
         changelog_topic: str = CHANGELOG_TOPIC,
         settings: ForecastSettings | None = None,
         resolver: SchemaResolver | None = None,
+        records: RecordReader | None = None,
     ) -> None:
         self.topics: tuple[str, ...] = (topic,)
         self.changelog_topic = changelog_topic
@@ -154,7 +154,8 @@ class ForecastPipeline:
         self._spec = self.settings.spec()
         self._config = self.settings.forecaster_config()
         self._reader = state_reader
-        self._decode = Decoder(EVENT_TYPE, resolver=resolver).decode
+        # Shared with the POS storage pipeline in the worker: each batch is decoded once.
+        self._records = records or RecordReader(EVENT_TYPE, resolver=resolver)
         self._keys: dict[str, _Key] = {}
 
     # -- state hooks -------------------------------------------------------------------------
@@ -199,10 +200,10 @@ class ForecastPipeline:
     def process(self, messages: Sequence[Message]) -> BatchResult:
         out: dict[str, list[Row]] = {FORECASTS.name: [], FORECAST_ACCURACY.name: []}
         processed = 0
-        for message in messages:
-            record = self._read(message)
-            if record is None:
-                continue
+        checked = self._records.read(messages)
+        for rejected in checked.rejected:  # pos-transactions dead-letters them
+            SKIPPED.labels(f"{rejected.stage.lower()}:{rejected.code}").inc()
+        for message, record in checked.records:
             p = record["payload"]
             key = f"{p['sku']}|{p['region']}"
             partition = cast(int, message.partition())
@@ -239,21 +240,6 @@ class ForecastPipeline:
             allowed_lateness=s.allowed_lateness,
             grace_ms=s.grace_ms,
         )
-
-    def _read(self, message: Message) -> dict[str, Any] | None:
-        """The decoded, valid record, or None (counted; pos-transactions dead-letters it)."""
-        if message.error() is not None:
-            return None
-        try:
-            record = self._decode(message.value() or b"", record_headers(message))
-        except DecodeError as error:
-            SKIPPED.labels(f"decode:{error.code}").inc()
-            return None
-        problems = validation.validate(EVENT_TYPE, record)
-        if problems:
-            SKIPPED.labels(f"invalid:{problems[0].code}").inc()
-            return None
-        return record
 
     def _rows(
         self, state: KeyState, step: Step, record: dict[str, Any], partition: int, offset: int

@@ -22,10 +22,12 @@ from dealstream.streams.changelog import ChangelogReader
 from dealstream.streams.compliance import TOPIC as COMPLIANCE_TOPIC
 from dealstream.streams.compliance import CompliancePipeline, ComplianceSettings
 from dealstream.streams.dead_letter_archive import DeadLetterArchivePipeline, dead_letter_topics
+from dealstream.streams.decoding import RecordReader
 from dealstream.streams.engine import Engine
 from dealstream.streams.forecast import CHANGELOG_TOPIC as FORECAST_CHANGELOG
 from dealstream.streams.forecast import ForecastPipeline, ForecastSettings
 from dealstream.streams.pipeline import Pipeline
+from dealstream.streams.pos import EVENT_TYPE as POS_EVENT_TYPE
 from dealstream.streams.pos import TOPIC as POS_TOPIC
 from dealstream.streams.pos import PosTransactionsPipeline
 from dealstream.streams.service import EngineService
@@ -51,8 +53,9 @@ def worker_id() -> str:
 
 def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
     resolve = registry.resolver()
+    pos_records = RecordReader(POS_EVENT_TYPE, resolver=resolve)  # decoded once for both
     return [
-        PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC), resolver=resolve),
+        PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC), reader=pos_records),
         CompliancePipeline(
             ComplianceSettings().load(), topic=kafka.topic(COMPLIANCE_TOPIC), resolver=resolve
         ),
@@ -62,7 +65,7 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             topic=kafka.topic(POS_TOPIC),
             changelog_topic=kafka.topic(FORECAST_CHANGELOG),
             settings=ForecastSettings(),
-            resolver=resolve,
+            records=pos_records,
         ),
     ]
 
