@@ -341,6 +341,8 @@ _RULES: dict[str, list[Check]] = {
         required("payload.store_id"),
         required("payload.region"),
         required("payload.sku"),
+        # ClickHouse stores line_no as UInt32: a negative one would fail every insert of its batch.
+        non_negative("payload.line_no"),
         non_negative("payload.quantity", unless="payload.is_refund"),
         non_negative("payload.unit_price"),
         non_negative("payload.discount"),

@@ -23,6 +23,22 @@ log = logging.getLogger(__name__)
 DEAD_LETTERS = TableSpec(tables.DEAD_LETTERS, tables.DEAD_LETTERS_COLUMNS)
 
 
+_MAX_PARTITION = 0xFFFF  # kafka_partition is UInt16
+_MAX_OFFSET = 2**63 - 1
+
+
+def _position(value: int | None, limit: int) -> int:
+    """A partition or offset that fits its unsigned column; anything else is stored as 0.
+
+    Dead letters are written by anyone who can produce to ``dlq.*``: a value out of range
+    would fail every insert of the batch and stall the worker, so it is treated as unknown.
+
+    >>> _position(None, 10), _position(-1, 10), _position(11, 10), _position(7, 10)
+    (0, 0, 0, 7)
+    """
+    return value if value is not None and 0 <= value <= limit else 0
+
+
 def dead_letter_topics(topic_prefix: str = "") -> tuple[str, ...]:
     return tuple(catalog.dlq_topic(topic_prefix + t.topic) for t in catalog.event_types())
 
@@ -53,7 +69,8 @@ class DeadLetterArchivePipeline:
                 continue
             rows.append(
                 (
-                    letter["original_topic"], letter["partition"] or 0, letter["offset"] or 0,
+                    letter["original_topic"], _position(letter["partition"], _MAX_PARTITION),
+                    _position(letter["offset"], _MAX_OFFSET),
                     letter["stage"], letter["source"], letter["error_code"],
                     letter["error_message"], letter["failed_at"], letter["key"], letter["value"],
                 )
