@@ -37,6 +37,7 @@ from dealstream.sinks.clickhouse import tables
 from dealstream.streams.changelog import StateReader
 from dealstream.streams.decoding import RecordReader
 from dealstream.streams.pipeline import BatchResult, Row, StateRecord, TableSpec
+from dealstream.streams.state_signing import SignatureError, StateSettings, StateSigner
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ class ForecastPipeline:
         settings: ForecastSettings | None = None,
         resolver: SchemaResolver | None = None,
         records: RecordReader | None = None,
+        signer: StateSigner | None = None,
     ) -> None:
         self.topics: tuple[str, ...] = (topic,)
         self.changelog_topic = changelog_topic
@@ -157,6 +159,7 @@ class ForecastPipeline:
         # Shared with the POS storage pipeline in the worker: each batch is decoded once.
         self._records = records or RecordReader(EVENT_TYPE, resolver=resolver)
         self._keys: dict[str, _Key] = {}
+        self._signer = signer or StateSigner(StateSettings().key)
 
     # -- state hooks -------------------------------------------------------------------------
     def snapshot(self) -> list[StateRecord]:
@@ -166,7 +169,7 @@ class ForecastPipeline:
         out = []
         for key, blob in blobs.items():
             entry = entries[key]
-            value = encode_entry(entry.offset, blob, entry.unsaved)
+            value = self._signer.sign(encode_entry(entry.offset, blob, entry.unsaved))
             entry.unsaved = []
             out.append(StateRecord(self.changelog_topic, entry.partition, key.encode(), value))
         return out
@@ -177,8 +180,14 @@ class ForecastPipeline:
         restored = self._reader.read(self.changelog_topic, numbers)
         for partition, values in restored.items():
             for raw_key, value in values.items():
-                offset, state, rows = decode_entry(value)
                 key = raw_key.decode()
+                try:
+                    offset, state, rows = decode_entry(self._signer.verify(value))
+                except SignatureError:
+                    # Never unpickle what we did not write; the key starts over instead.
+                    SKIPPED.labels("bad_state_signature").inc()
+                    log.error("forecast state of %s has a bad signature: ignored", key)
+                    continue
                 self._keys[key] = _Key(state, partition, offset, restored=rows)
         log.info(
             "forecast state restored for partitions %s: %d keys",

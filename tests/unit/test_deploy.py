@@ -15,13 +15,17 @@ from dealstream.cli.main import app
 from dealstream.connectors.pii import PiiSettings
 from dealstream.connectors.pos_file.connector import PosFileSettings
 from dealstream.schemas.registry import SchemaRegistrySettings
+from dealstream.streams.compliance import ComplianceSettings
+from dealstream.streams.forecast import ForecastSettings
+from dealstream.streams.state_signing import StateSettings
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.streams.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS: list[type[BaseSettings]] = [
     KafkaSettings, ClickHouseSettings, WorkerSettings, PiiSettings, PosFileSettings,
-    LocalBrokerSettings, SchemaRegistrySettings,
+    LocalBrokerSettings, SchemaRegistrySettings, ComplianceSettings, ForecastSettings,
+    StateSettings,
 ]  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Message
+from pydantic import SecretStr
 
 from dealstream.models.periods import DAY_MS
 from dealstream.models.registry import ModelConfigError
@@ -26,6 +27,7 @@ from dealstream.streams.forecast import (
     decode_entry,
 )
 from dealstream.streams.pipeline import Row, StateRecord
+from dealstream.streams.state_signing import StateSettings, StateSigner
 
 TOPIC = "pos.transactions.v1"
 WEEK_MS = 7 * DAY_MS
@@ -211,10 +213,28 @@ def test_changelog_records_follow_the_input_partition_and_revoke_drops_keys() ->
     records = pipeline.snapshot()
     assert {(r.key, r.partition) for r in records} == {(f"{s}|{r}".encode(), p) for s, r, p in KEYS}
     assert all(r.topic == CHANGELOG_TOPIC and r.value for r in records)
-    offset, state, _ = decode_entry(records[0].value or b"")
+    signer = StateSigner(StateSettings().key)
+    offset, state, _ = decode_entry(signer.verify(records[0].value or b""))
     assert offset >= 0 and state.key == records[0].key.decode()
     pipeline.revoked([(TOPIC, 1)])
     assert sorted(pipeline.keys) == ["AC-1|CN-EAST"]
+
+
+def test_changelog_entries_not_signed_with_our_key_are_never_unpickled() -> None:
+    changelog = DictChangelog()
+    first = ForecastPipeline(state_reader=changelog, settings=settings())
+    run(first, [sales(3)])
+    changelog.write(first.snapshot())
+    forged = ForecastPipeline(
+        state_reader=changelog,
+        settings=settings(),
+        signer=StateSigner(SecretStr("someone-else")),
+    )
+    forged.assigned([(TOPIC, 0), (TOPIC, 1)])
+    assert forged.keys == {}
+    trusted = ForecastPipeline(state_reader=changelog, settings=settings())
+    trusted.assigned([(TOPIC, 0), (TOPIC, 1)])
+    assert sorted(trusted.keys) == sorted(first.keys)
 
 
 def test_settings_from_environment_and_unknown_family(monkeypatch: pytest.MonkeyPatch) -> None:
