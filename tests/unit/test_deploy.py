@@ -15,11 +15,11 @@ from dealstream.cli.main import app
 from dealstream.connectors.pii import PiiSettings
 from dealstream.connectors.pos_file.connector import PosFileSettings
 from dealstream.schemas.registry import SchemaRegistrySettings
+from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.streams.compliance import ComplianceSettings
 from dealstream.streams.forecast import ForecastSettings
-from dealstream.streams.state_signing import StateSettings
-from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.streams.settings import WorkerSettings
+from dealstream.streams.state_signing import StateSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS: list[type[BaseSettings]] = [
