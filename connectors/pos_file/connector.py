@@ -38,7 +38,10 @@ class PosFileSettings(BaseSettings):
 
 
 class PosFileConnector(Connector):
+    """POS export files (CSV / JSON Lines) to pos.transactions.v1, resumable by byte offset."""
+
     name = "pos-file"
+    settings_class = PosFileSettings
 
     def __init__(
         self,

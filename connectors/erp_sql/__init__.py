@@ -1,0 +1,1 @@
+"""ERP over SQL: incremental orders and inventory from PostgreSQL (psycopg 3)."""
