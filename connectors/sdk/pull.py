@@ -109,7 +109,9 @@ class PullConnector(SourceConnector[P]):
         if isinstance(error, TransientError) and error.retry_after is not None:
             return min(max(error.retry_after, 0.0), MAX_RETRY_AFTER_S)
         backoff = wait_exponential_jitter(
-            initial=self.settings.retry_initial_s, max=self.settings.retry_max_wait_s
+            multiplier=self.settings.retry_initial_s,
+            max=self.settings.retry_max_wait_s,
+            jitter=self.settings.retry_initial_s,
         )
         return float(backoff(state))
 

@@ -1,0 +1,1 @@
+"""POS HTTP ingestion endpoint: batches of ticket lines pushed by store systems."""
