@@ -13,6 +13,7 @@ from dealstream.schemas import catalog
 ALERT_KINDS = ("compliance", "business", "forecast", "channel")
 RULES_TOPIC = "config.rules.v1"
 FORECAST_STATE_TOPIC = "state.forecast.v1"
+RULES_STATE_TOPIC = "state.rules.v1"
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 
 
@@ -52,6 +53,15 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
     specs.append(
         TopicSpec(
             kafka.topic(FORECAST_STATE_TOPIC),
+            kafka.topic_partitions,
+            kafka.topic_replication,
+            {"cleanup.policy": "compact"},
+        )
+    )
+    # Business rule state: compacted, co-partitioned with the event topics (partition p -> p).
+    specs.append(
+        TopicSpec(
+            kafka.topic(RULES_STATE_TOPIC),
             kafka.topic_partitions,
             kafka.topic_replication,
             {"cleanup.policy": "compact"},

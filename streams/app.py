@@ -1,7 +1,8 @@
 """The faust application: lifecycle, signals, the HTTP endpoints and the engines it runs.
 
 faust's Kafka consumer and producer start only when the app has faust agents (low-volume
-control streams); the high-volume topics are read by :class:`EngineService` instances.
+control streams); the high-volume topics are read by :class:`EngineService` instances. The one
+control stream so far is ``config.rules.v1``: rule documents hot-reloaded into the pipelines.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dealstream.broker.settings import KafkaSettings
+from dealstream.streams import rules_config
 from dealstream.streams.service import EngineService
 from dealstream.streams.settings import WorkerSettings
 
@@ -25,8 +27,13 @@ def create_app(
     *, worker: WorkerSettings, kafka: KafkaSettings, services: Sequence[EngineService]
 ) -> faust.App:
     """Build the faust app that hosts the engines and serves /metrics, /health and /ready."""
+    targets = rules_config.rule_targets(p for s in services for p in s.engine.pipelines)
+    reloader = rules_config.RulesReloader(targets)
+    if targets:
+        # Before the engines start, so that no record is processed under stale rules.
+        reloader.bootstrap(kafka)
     app = faust.App(
-        worker.app_id,
+        rules_config.control_app_id(worker.app_id) if targets else worker.app_id,
         broker=f"kafka://{kafka.bootstrap}",
         web_host=worker.web_host,
         web_port=worker.web_port,
@@ -34,8 +41,13 @@ def create_app(
         autodiscover=False,
         broker_session_timeout=10,
         broker_heartbeat_interval=1,
+        broker_rebalance_timeout=10,
+        consumer_auto_offset_reset="earliest",
         topic_allow_declare=False,
+        topic_disable_leader=True,
     )
+    if targets:
+        rules_config.install_agent(app, kafka, reloader)
     app.boot_strategy = app.BootStrategy(app, enable_kafka=bool(app.agents))
 
     @app.task  # type: ignore[untyped-decorator]  # faust is untyped

@@ -18,6 +18,7 @@ from dealstream.sinks.clickhouse.migrate import migrate
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.sinks.kafka.alerts import AlertPublisher
 from dealstream.streams.app import create_app
+from dealstream.streams.business import BusinessRulesPipeline, BusinessSettings
 from dealstream.streams.changelog import ChangelogReader
 from dealstream.streams.compliance import TOPIC as COMPLIANCE_TOPIC
 from dealstream.streams.compliance import CompliancePipeline, ComplianceSettings
@@ -53,8 +54,8 @@ def worker_id() -> str:
 
 def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
     resolve = registry.resolver()
-    pos_records = RecordReader(POS_EVENT_TYPE, resolver=resolve)  # decoded once for both
-    return [
+    pos_records = RecordReader(POS_EVENT_TYPE, resolver=resolve)  # decoded once for all
+    pipelines: list[Pipeline] = [
         PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC), reader=pos_records),
         CompliancePipeline(
             ComplianceSettings().load(), topic=kafka.topic(COMPLIANCE_TOPIC), resolver=resolve
@@ -68,6 +69,18 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             records=pos_records,
         ),
     ]
+    # Business rules read every event topic; the topics above dead-letter their own bad records.
+    pipelines.append(
+        BusinessRulesPipeline.from_settings(
+            kafka,
+            BusinessSettings(),
+            state_reader=ChangelogReader(kafka),
+            readers={kafka.topic(POS_TOPIC): pos_records},
+            owned_elsewhere={t for p in pipelines for t in p.topics},
+            resolver=resolve,
+        )
+    )
+    return pipelines
 
 
 def build_engine(config: WorkerConfig, pipelines: list[Pipeline]) -> Engine:

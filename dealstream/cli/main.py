@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dealstream.cli import broker, connectors, demo, schemas, topics, worker
+from dealstream.cli import broker, connectors, demo, rules, schemas, topics, worker
 
 app = typer.Typer(
     name="dealstream",
@@ -17,6 +17,7 @@ app.add_typer(broker.app, name="broker")
 app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(connectors.app, name="connectors")
+app.add_typer(rules.app, name="rules")
 app.command("worker")(worker.worker)
 app.command("demo")(demo.demo)
 
