@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Protocol peers that integration tests start themselves: PostgreSQL (tests/integration/peers.py
+# runs initdb + pg_ctl in a temp dir). Idempotent and quiet: installs only what is missing.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+need=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+
+if [ ${#need[@]} -gt 0 ]; then
+    echo "peers.sh: installing ${need[*]}"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
