@@ -46,7 +46,11 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
         )
     specs.append(
         TopicSpec(
-            kafka.topic(RULES_TOPIC), 1, kafka.topic_replication, {"cleanup.policy": "compact"}
+            kafka.topic(RULES_TOPIC),
+            1,
+            kafka.topic_replication,
+            # faust's aiokafka consumer reads it: stored uncompressed whatever producers send.
+            {"cleanup.policy": "compact", "compression.type": "uncompressed"},
         )
     )
     # Forecast state: compacted, co-partitioned with its input (input partition p -> p).

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 RULE_SET = "business"
 CHANGELOG_TOPIC = RULES_STATE_TOPIC  # compacted, co-partitioned with the event topics
-BUNDLED_RULES = Path(__file__).resolve().parents[1] / "deploy" / "rules" / "business.yaml"
+BUNDLED_RULES = Path(__file__).with_name("business_rules.yaml")  # shipped in the package
 
 SKIPPED = Counter(
     "dealstream_business_rules_skipped_total",
@@ -65,7 +65,7 @@ class BusinessSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DEALSTREAM_BUSINESS_", extra="forbid")
 
     rules_file: Path | None = None
-    """None: the bundled ``deploy/rules/business.yaml`` when present, else no rules until a
+    """None: the bundled ``streams/business_rules.yaml`` when present, else no rules until a
     document arrives on ``config.rules.v1``."""
     event_types: tuple[str, ...] = Field(default_factory=rule_event_types)
     """Topics read; a reloaded rule set may only record these (the subscription is fixed)."""
