@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dealstream.cli import broker, connectors, demo, rules, schemas, topics, worker
+from dealstream.cli import broker, connectors, dashboard, demo, rules, schemas, topics, worker
 
 app = typer.Typer(
     name="dealstream",
@@ -20,6 +20,7 @@ app.add_typer(connectors.app, name="connectors")
 app.add_typer(rules.app, name="rules")
 app.command("worker")(worker.worker)
 app.command("demo")(demo.demo)
+app.command("dashboard")(dashboard.dashboard)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Local web dashboard over the ClickHouse views: forecasts, customer journey, compliance health."""
