@@ -14,8 +14,7 @@ from dealstream.broker.settings import KafkaSettings
 from dealstream.connectors.output import EventWriter
 from dealstream.connectors.simulator.chats import chats
 from dealstream.schemas.codec import Decoder
-from dealstream.sinks.clickhouse.client import connect
-from dealstream.sinks.clickhouse.settings import ClickHouseSettings
+from tests.integration.observe import chdb_query
 
 
 def read_alerts(kafka: KafkaSettings, at_least: int, timeout_s: float = 30) -> list[dict[str, Any]]:
@@ -75,11 +74,7 @@ def test_planted_violations_alert_exactly_once_each(
     }
     assert all(a["rule_version"] == 1 and a["entity_key"].startswith("conv-") for a in alerts)
 
-    client = connect(settings=ClickHouseSettings(url=f"chdb://{chdb}"))
-    try:
-        rows = client.query(
-            "SELECT count(), uniqExact(message_event_id) FROM compliance_violations FINAL"
-        )
-        assert tuple(rows.result_rows[0]) == (len(alerts), len(planted))
-    finally:
-        client.close()
+    rows = chdb_query(
+        chdb, "SELECT count(), uniqExact(message_event_id) FROM compliance_violations FINAL"
+    )
+    assert rows == [(len(alerts), len(planted))]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import random
 import signal
-import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,22 +17,13 @@ from dealstream.broker.topics import delete_topics, ensure_topics
 from dealstream.connectors.output import EventWriter
 from dealstream.models.periods import DAY_MS
 from dealstream.schemas.samples import sample_event
-from dealstream.sinks.clickhouse.client import connect
-from dealstream.sinks.clickhouse.settings import ClickHouseSettings
+from tests.integration.observe import chdb_query, wait_for_metric
 
 WEEK_MS = 7 * DAY_MS
 MON = 1_704_067_200_000  # Monday 1 Jan 2024
 WEEKS = 30
 HORIZONS = 3
 ENV = {"DEALSTREAM_FORECAST_SEASON": "4", "DEALSTREAM_FORECAST_MIN_HISTORY": "4"}
-
-
-def query(chdb: Path, sql: str) -> list[tuple[Any, ...]]:
-    client = connect(settings=ClickHouseSettings(url=f"chdb://{chdb}"))
-    try:
-        return [tuple(row) for row in client.query(sql).result_rows]
-    finally:
-        client.close()
 
 
 def produce_sales(kafka: KafkaSettings, keys: int, per_week: int, seed: int = 3) -> int:
@@ -66,7 +55,7 @@ def produce_sales(kafka: KafkaSettings, keys: int, per_week: int, seed: int = 3)
 
 
 def forecasts(chdb: Path) -> list[tuple[Any, ...]]:
-    return query(
+    return chdb_query(
         chdb,
         "SELECT key, period_start, horizon, round(point, 6), round(lower, 6), round(upper, 6), "
         "status, periods_seen, event_id FROM forecasts FINAL "
@@ -83,16 +72,16 @@ def test_worker_writes_forecasts_with_intervals_and_statuses(
     group = f"it-{uuid.uuid4().hex[:6]}"
     worker_factory(kafka, chdb, group, "--idle-stop", "4", **ENV).run()
 
-    assert query(chdb, "SELECT count() FROM pos_transactions FINAL") == [(produced,)]
+    assert chdb_query(chdb, "SELECT count() FROM pos_transactions FINAL") == [(produced,)]
     rows = forecasts(chdb)
     # Each key's last week stays open: WEEKS - 1 closed periods (at most, a key may start late).
     assert keys * (WEEKS - 2) * HORIZONS <= len(rows) <= keys * (WEEKS - 1) * HORIZONS
     assert all(lower <= point <= upper for _, _, _, point, lower, upper, *_ in rows)
     statuses = {row[6] for row in rows}
     assert "insufficient_history" in statuses and statuses - {"insufficient_history"}
-    latest = query(chdb, "SELECT key, horizon FROM forecasts_latest")
+    latest = chdb_query(chdb, "SELECT key, horizon FROM forecasts_latest")
     assert len(latest) == keys * HORIZONS
-    ((scored, bad),) = query(
+    ((scored, bad),) = chdb_query(
         chdb, "SELECT count(), countIf(abs_error != abs(forecast - actual)) "
         "FROM forecast_accuracy FINAL",
     )  # fmt: skip
@@ -108,16 +97,10 @@ def test_worker_killed_mid_stream_ends_with_the_forecasts_of_an_uninterrupted_ru
     group = f"it-{uuid.uuid4().hex[:6]}"
     first = worker_factory(kafka, chdb, group, **env)
     process = first.start()
-    deadline = time.monotonic() + 90
-    processed = 0.0
-    while time.monotonic() < deadline and processed < total / 3:
-        try:
-            for line in metrics_lines(first.port):
-                if line.startswith('dealstream_events_processed_total{pipeline="forecast"}'):
-                    processed = float(line.split()[-1])
-        except OSError:
-            pass
-        time.sleep(0.05)
+    processed = wait_for_metric(
+        first.port, "dealstream_events_processed_total",
+        at_least=total / 3, timeout_s=90, pipeline="forecast",
+    )  # fmt: skip
     assert 0 < processed < total, "the kill must land mid-stream"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
@@ -138,9 +121,4 @@ def test_worker_killed_mid_stream_ends_with_the_forecasts_of_an_uninterrupted_ru
     expected = forecasts(clean)
     assert len(expected) > 24 * 20 * HORIZONS
     assert forecasts(chdb) == expected
-    assert query(chdb, "SELECT count() FROM pos_transactions FINAL") == [(total,)]
-
-
-def metrics_lines(port: int) -> list[str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-        return str(response.read().decode()).splitlines()
+    assert chdb_query(chdb, "SELECT count() FROM pos_transactions FINAL") == [(total,)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,21 +15,7 @@ from dealstream.connectors.pii import Desensitizer, PiiSettings
 from dealstream.connectors.pos_file.connector import PosFileConnector, PosFileSettings
 from dealstream.connectors.pos_file.parse import EVENT_TYPE, to_event
 from dealstream.connectors.simulator.pos import live_rows, write_export
-from dealstream.sinks.clickhouse.client import connect
-from dealstream.sinks.clickhouse.settings import ClickHouseSettings
-
-
-def query(chdb: Path, sql: str) -> list[tuple[Any, ...]]:
-    client = connect(settings=ClickHouseSettings(url=f"chdb://{chdb}"))
-    try:
-        return [tuple(row) for row in client.query(sql).result_rows]
-    finally:
-        client.close()
-
-
-def metrics_text(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-        return str(response.read().decode())
+from tests.integration.observe import chdb_query, metric, wait_for_metric
 
 
 def test_export_flows_to_clickhouse_and_bad_rows_to_the_dead_letter_table(
@@ -53,29 +38,26 @@ def test_export_flows_to_clickhouse_and_bad_rows_to_the_dead_letter_table(
     chdb = tmp_path / "chdb"
     worker = worker_factory(kafka, chdb, f"it-{uuid.uuid4().hex[:6]}", "--idle-stop", "4")
     process = worker.start()
-    seen_metrics = ""
+    decode_letters = 0.0  # the worker's dead-letter counter, while it still serves /metrics
     deadline = time.monotonic() + 60
     while process.poll() is None and time.monotonic() < deadline:
-        try:
-            text = metrics_text(worker.port)
-            if "dealstream_events_processed_total" in text:
-                seen_metrics = text
-        except OSError:
-            pass
-        time.sleep(0.3)
+        seen = metric(
+            worker.port, "dealstream_dead_letters_total",
+            pipeline="pos-transactions", stage="DECODE",
+        )  # fmt: skip
+        decode_letters = max(decode_letters, seen or 0.0)
+        time.sleep(0.2)
     assert process.wait(timeout=60) == 0
 
-    assert query(chdb, "SELECT count() FROM pos_transactions FINAL") == [(stats.produced,)]
-    stages = dict(query(chdb, "SELECT stage, count() FROM dead_letters FINAL GROUP BY stage"))
+    assert chdb_query(chdb, "SELECT count() FROM pos_transactions FINAL") == [(stats.produced,)]
+    stages = dict(chdb_query(chdb, "SELECT stage, count() FROM dead_letters FINAL GROUP BY stage"))
     assert stages.get("DECODE") == 3
     assert stages.get("SOURCE", 0) + stages.get("VALIDATE", 0) == spoiled
-    raw_phones = query(
+    raw_phones = chdb_query(
         chdb, "SELECT count() FROM pos_transactions WHERE match(member_id, '^1[0-9]{10}$')"
     )
     assert raw_phones == [(0,)]
-    assert 'dealstream_dead_letters_total{code="truncated"' in seen_metrics or (
-        "dealstream_dead_letters_total" in seen_metrics
-    )
+    assert decode_letters >= 1
 
 
 def test_worker_killed_mid_stream_ends_with_every_event_exactly_once(
@@ -103,28 +85,20 @@ def test_worker_killed_mid_stream_ends_with_every_event_exactly_once(
     env = {"DEALSTREAM_WORKER_MAX_BATCH": "500", "DEALSTREAM_WORKER_COMMIT_INTERVAL_S": "2"}
     first = worker_factory(kafka, chdb, group, **env)
     process = first.start()
-    deadline = time.monotonic() + 60
-    processed = 0.0
-    while time.monotonic() < deadline and processed < total / 4:
-        try:
-            for line in metrics_text(first.port).splitlines():
-                if line.startswith(
-                    'dealstream_events_processed_total{pipeline="pos-transactions"}'
-                ):
-                    processed = float(line.split()[-1])
-        except OSError:
-            pass
-        time.sleep(0.1)
+    processed = wait_for_metric(
+        first.port, "dealstream_events_processed_total",
+        at_least=total / 4, pipeline="pos-transactions",
+    )  # fmt: skip
     assert 0 < processed < total, "the kill must land mid-stream"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
 
     worker_factory(kafka, chdb, group, "--idle-stop", "4", **env).run()
 
-    ((count, distinct, amount),) = query(
+    ((count, distinct, amount),) = chdb_query(
         chdb, "SELECT count(), uniqExact(event_id), sum(amount) FROM pos_transactions FINAL"
     )
     assert (count, distinct) == (total, total)
     assert amount == expected_amount
-    ids = {row[0] for row in query(chdb, "SELECT event_id FROM pos_transactions FINAL")}
+    ids = {row[0] for row in chdb_query(chdb, "SELECT event_id FROM pos_transactions FINAL")}
     assert ids == expected_ids
