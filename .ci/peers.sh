@@ -13,3 +13,10 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# Headless Chromium for tests/integration/test_dashboard_browser.py (dashboard rendering).
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "peers.sh: installing chromium"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi

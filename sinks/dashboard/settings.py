@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,3 +19,9 @@ class DashboardSettings(BaseSettings):
     token: SecretStr | None = None
     refresh_s: int = Field(default=30, ge=0, description="auto-refresh period; 0 turns it off")
     default_days: int = Field(default=30, gt=0, description="time range shown when none is given")
+
+    @field_validator("token")
+    @classmethod
+    def _empty_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty variable (compose's `${VAR:-}`) means no token, not an empty one."""
+        return value if value is not None and value.get_secret_value() else None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import typer.main
 import yaml
+from prometheus_client import REGISTRY
 from pydantic_settings import BaseSettings
 
 from dealstream.broker.local.config import LocalBrokerSettings
@@ -14,8 +18,13 @@ from dealstream.broker.settings import KafkaSettings
 from dealstream.cli.main import app
 from dealstream.connectors.pii import PiiSettings
 from dealstream.connectors.pos_file.connector import PosFileSettings
+from dealstream.connectors.pos_http.connector import PosHttpSettings
 from dealstream.schemas.registry import SchemaRegistrySettings
+from dealstream.sinks.clickhouse import metrics as _sink_metrics  # noqa: F401 (registers)
+from dealstream.sinks.clickhouse.migrate import MIGRATIONS_DIR
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
+from dealstream.sinks.dashboard.settings import DashboardSettings
+from dealstream.streams import metrics as _stream_metrics  # noqa: F401 (registers)
 from dealstream.streams.compliance import ComplianceSettings
 from dealstream.streams.forecast import ForecastSettings
 from dealstream.streams.settings import WorkerSettings
@@ -25,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SETTINGS: list[type[BaseSettings]] = [
     KafkaSettings, ClickHouseSettings, WorkerSettings, PiiSettings, PosFileSettings,
     LocalBrokerSettings, SchemaRegistrySettings, ComplianceSettings, ForecastSettings,
-    StateSettings,
+    StateSettings, DashboardSettings, PosHttpSettings,
 ]  # fmt: skip
+DEPLOY = ROOT / "deploy"
 
 
 def known_variables() -> set[str]:
@@ -69,3 +79,134 @@ def test_the_dockerfile_copies_every_layer() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for layer in ("broker", "connectors", "models", "schemas", "sinks", "streams", "dealstream"):
         assert f"COPY {layer} ./{layer}" in dockerfile
+
+
+# --- monitoring and Kubernetes (deploy/prometheus, deploy/grafana, deploy/k8s) ---
+
+
+def k8s_documents() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d and "metadata" in d]
+    return docs
+
+
+def containers() -> list[dict[str, Any]]:
+    found = []
+    for doc in k8s_documents():
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
+            found += doc["spec"]["template"]["spec"]["containers"]
+    return found
+
+
+def exported_metric_names() -> set[str]:
+    """Every sample name our registered collectors can expose (suffixes per metric type)."""
+    suffixes = {"counter": ("_total", "_created"), "gauge": ("",),
+                "histogram": ("_bucket", "_sum", "_count", "_created")}  # fmt: skip
+    names = set()
+    for family in REGISTRY.collect():
+        if family.name.startswith("dealstream_"):
+            names |= {family.name + s for s in suffixes.get(family.type, ("",))}
+    return names
+
+
+def metric_names_in(expression: str) -> set[str]:
+    return set(re.findall(r"\bdealstream_[a-z0-9_]+", expression))
+
+
+def test_every_deploy_yaml_parses() -> None:
+    files = sorted(DEPLOY.rglob("*.yml")) + sorted(DEPLOY.rglob("*.yaml"))
+    assert len(files) >= 10
+    for path in files:
+        assert list(yaml.safe_load_all(path.read_text())), path
+
+
+def test_compose_runs_monitoring_from_the_files_in_deploy() -> None:
+    services = compose()["services"]
+    assert {"prometheus", "grafana", "dashboard"} <= set(services)
+    for name in ("prometheus", "grafana"):
+        for volume in services[name]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+    assert (
+        "grafana-clickhouse-datasource" in services["grafana"]["environment"]["GF_INSTALL_PLUGINS"]
+    )
+
+
+def test_alert_rules_use_metrics_the_code_exports() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    exported = exported_metric_names()
+    names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    for wanted in ("ConsumerLag", "DeadLetters", "Paused", "CheckpointFailures"):
+        assert any(wanted in n for n in names), f"no alert about {wanted}"
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            used = metric_names_in(rule["expr"])
+            assert used <= exported, f"{rule['alert']}: unknown metrics {used - exported}"
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    assert scrape["rule_files"] == ["/etc/prometheus/alerts.yml"]
+
+
+def test_grafana_dashboard_queries_existing_metrics_and_views() -> None:
+    sources = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "datasources.yml").read_text()
+    )
+    uids = {s["uid"]: s["type"] for s in sources["datasources"]}
+    assert uids["clickhouse"] == "grafana-clickhouse-datasource"
+    migrations = " ".join(p.read_text() for p in MIGRATIONS_DIR.glob("*.sql"))
+    relations = set(re.findall(r"CREATE (?:TABLE|VIEW) IF NOT EXISTS (\w+)", migrations))
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "dealstream.json").read_text())
+    exported = exported_metric_names()
+    kinds = set()
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            source = target["datasource"]
+            assert uids[source["uid"]] == source["type"], panel["title"]
+            kinds.add(source["uid"])
+            if "expr" in target:
+                used = metric_names_in(target["expr"])
+                assert used and used <= exported, f"{panel['title']}: {used - exported}"
+            else:
+                read = set(re.findall(r"FROM\s+(\w+)", target["rawSql"]))
+                assert read and read <= relations, f"{panel['title']}: {read - relations}"
+    assert kinds == {"prometheus", "clickhouse"}
+
+
+def test_k8s_containers_run_real_commands_with_real_settings() -> None:
+    command: Any = typer.main.get_command(app)
+    connectors = {e.name for e in entry_points(group="dealstream.connectors")}
+    known = known_variables()
+    assert len(containers()) >= 3
+    for container in containers():
+        words = container["args"]
+        node = command
+        for word in words:
+            if word.startswith("-") or not hasattr(node, "commands"):
+                break
+            assert word in node.commands, f"{container['name']}: no command {word!r}"
+            node = node.commands[word]
+        if words[:2] == ["connectors", "run"]:
+            assert words[2] in connectors, f"{container['name']}: no connector {words[2]!r}"
+        for variable in container.get("env", []):
+            assert variable["name"] in known, f"{container['name']}: {variable['name']}"
+    for doc in k8s_documents():
+        if doc["kind"] in ("ConfigMap", "Secret"):
+            data = doc.get("data") or doc.get("stringData") or {}
+            unknown = {k for k in data if k.startswith("DEALSTREAM_")} - known
+            assert not unknown, f"{doc['metadata']['name']}: {unknown}"
+    secret = yaml.safe_load((DEPLOY / "k8s" / "secret.example.yaml").read_text())
+    assert set(secret["stringData"]) <= known
+
+
+def test_k8s_workers_scale_by_partitions_and_probe_the_worker_endpoints() -> None:
+    worker = next(d for d in k8s_documents() if d["metadata"]["name"] == "dealstream-worker")
+    spec = worker["spec"]["template"]["spec"]["containers"][0]
+    assert worker["spec"]["replicas"] >= 1
+    assert spec["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert spec["readinessProbe"]["httpGet"]["path"] == "/ready"
+    kustomize = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    for resource in kustomize["resources"]:
+        assert (DEPLOY / "k8s" / resource).exists()
+    ddl = (DEPLOY / "k8s" / "clickhouse-cluster.sql").read_text()
+    assert "ReplicatedReplacingMergeTree" in ddl and "Distributed(" in ddl
