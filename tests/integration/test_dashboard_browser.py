@@ -2,7 +2,8 @@
 
 Runs `dealstream dashboard --sample-data` on a fresh chDB directory, drives Debian's chromium over
 the DevTools protocol (aiohttp's websocket client, no browser download) and saves one screenshot
-per page under bench/results/screenshots/. Skipped only when chromium is not installed.
+per page under .local/screenshots/ (or DEALSTREAM_SCREENSHOT_DIR; the copies committed in
+bench/results/screenshots/ come from such a run). Skipped only when chromium is not installed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import aiohttp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "bench" / "results" / "screenshots"
+SHOTS = Path(os.environ.get("DEALSTREAM_SCREENSHOT_DIR", ROOT / ".local" / "screenshots"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHARTS = {
     "forecast": ["fc-series", "fc-segments", "fc-factors", "fc-accuracy"],
