@@ -212,3 +212,7 @@ def _summary(console: Console, chdb_url: str, fed: Fed, took: float) -> None:
         )
     if not ok:
         raise typer.Exit(1)
+    console.print(
+        f"look at it: DEALSTREAM_CLICKHOUSE_URL={chdb_url} dealstream dashboard  "
+        "(then open http://127.0.0.1:8050)"
+    )
