@@ -369,7 +369,9 @@ def latency(
         decoders = {kafka.topic(t): codec.decoder_for(t).decode for t in (POS_TOPIC, CHAT_TOPIC)}
         consumer.subscribe(list(decoders))
         while not stop.is_set():
-            for msg in consumer.consume(num_messages=1000, timeout=0.02):
+            first = consumer.poll(0.02)  # the same wait-for-one-then-drain as the worker
+            batch = [first, *consumer.consume(num_messages=999, timeout=0)] if first else []
+            for msg in batch:
                 if msg.error():
                     continue
                 decoders[msg.topic()](msg.value(), msg.headers())
@@ -383,7 +385,8 @@ def latency(
         decode = codec.Decoder("alert").decode
         consumer.subscribe([kafka.topic("alerts.compliance.v1")])
         while not stop.is_set():
-            for msg in consumer.consume(num_messages=1000, timeout=0.02):
+            first = consumer.poll(0.02)
+            for msg in [first, *consumer.consume(num_messages=999, timeout=0)] if first else []:
                 if msg.error():
                     continue
                 now = time.time() * 1000
