@@ -1,0 +1,1 @@
+"""WeChat mini-program tracking events over HTTP JSON -> ``miniprogram.event``."""
