@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol, cast
+from typing import cast
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
@@ -25,24 +25,17 @@ from dealstream.schemas import codec
 from dealstream.schemas.registry import Encoder
 from dealstream.sinks.clickhouse.errors import SinkBackpressure
 from dealstream.streams import metrics
-from dealstream.streams.pipeline import BatchResult, Pipeline, Row, StatefulPipeline, StateRecord
+from dealstream.streams.pipeline import (
+    AlertSink,
+    Pipeline,
+    Row,
+    RowSink,
+    StatefulPipeline,
+    StateRecord,
+    Totals,
+)
 
 log = logging.getLogger(__name__)
-
-
-class RowSink(Protocol):
-    """The part of the ClickHouse batching sink the engine relies on."""
-
-    @property
-    def pending_rows(self) -> int: ...
-    def register(self, table: str, columns: Sequence[str]) -> None: ...
-    def add(self, table: str, rows: Sequence[Row]) -> None: ...
-    def due(self) -> Sequence[str]: ...
-    def flush_all(self) -> Any: ...
-
-
-class AlertSink(Protocol):
-    def publish(self, alerts: Sequence[dict[str, Any]]) -> int: ...
 
 
 class CheckpointError(RuntimeError):
@@ -105,7 +98,7 @@ class Engine:
         self._assigned = False  # idle time counts only once partitions are ours
         self._last_checkpoint = time.monotonic()
         self._last_record = time.monotonic()
-        self.totals = BatchResult()
+        self.totals = Totals()
         for pipeline in self.pipelines:
             for table in pipeline.tables:
                 sink.register(table.name, table.columns)
@@ -128,7 +121,7 @@ class Engine:
     def stopped(self) -> bool:
         return self._stopping.is_set()
 
-    def run(self) -> BatchResult:
+    def run(self) -> Totals:
         """Consume until stopped (or idle, when configured); return totals."""
         self._consumer.subscribe(
             list(self._topics),
@@ -206,7 +199,11 @@ class Engine:
         self._alerts.publish(result.alerts)
         for table, rows in result.rows.items():
             self._add_rows(table, rows)
-        self._account(pipeline.name, batch, result, time.perf_counter() - started)
+        metrics.observe_batch(pipeline.name, batch, result, time.perf_counter() - started)
+        totals = self.totals
+        totals.processed += result.processed
+        totals.dead_letters += len(result.dead_letters)
+        totals.alerts += len(result.alerts)
         if self._sink.pending_rows >= self._max_pending_rows:
             self._pause("pending rows above limit")
 
@@ -234,26 +231,6 @@ class Engine:
                 first.setdefault((message.topic(), message.partition()), message.offset())  # type: ignore[arg-type]
         for (topic, partition), offset in first.items():
             self._consumer.seek(TopicPartition(topic, partition, offset))
-
-    def _account(
-        self, name: str, good: Sequence[Message], result: BatchResult, elapsed: float
-    ) -> None:
-        metrics.BATCH_SECONDS.labels(name).observe(elapsed)
-        metrics.EVENTS_IN.labels(name, good[0].topic()).inc(len(good))
-        metrics.EVENTS_OK.labels(name).inc(result.processed)
-        for letter in result.dead_letters:
-            metrics.DEAD_LETTERS.labels(name, letter.topic, letter.stage, letter.error_code).inc()
-        for alert in result.alerts:
-            metrics.ALERTS_OUT.labels(name, str(alert.get("kind", ""))).inc()
-        oldest_ms = good[0].timestamp()[1]
-        if oldest_ms > 0:
-            metrics.RECORD_AGE_SECONDS.labels(name).observe(
-                max(0.0, time.time() - oldest_ms / 1000)
-            )
-        totals = self.totals
-        totals.processed += result.processed
-        totals.dead_letters.extend(result.dead_letters)
-        totals.alerts.extend(result.alerts)
 
     # -- checkpoints -----------------------------------------------------------------------
     def checkpoint(self) -> None:

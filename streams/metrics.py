@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from confluent_kafka import Message
 from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from dealstream.streams.pipeline import BatchResult
 
 EVENTS_IN = Counter(
     "dealstream_events_in_total", "Kafka records consumed by a pipeline", ["pipeline", "topic"]
@@ -40,3 +48,19 @@ PAUSED = Gauge("dealstream_paused", "1 while consumption is paused by backpressu
 CONSUMER_LAG = Gauge(
     "dealstream_consumer_lag", "Records behind the log end", ["pipeline", "topic", "partition"]
 )
+
+
+def observe_batch(
+    pipeline: str, batch: Sequence[Message], result: BatchResult, elapsed_s: float
+) -> None:
+    """Count one processed batch of a pipeline (one call per batch, not per record)."""
+    BATCH_SECONDS.labels(pipeline).observe(elapsed_s)
+    EVENTS_IN.labels(pipeline, batch[0].topic()).inc(len(batch))
+    EVENTS_OK.labels(pipeline).inc(result.processed)
+    for letter in result.dead_letters:
+        DEAD_LETTERS.labels(pipeline, letter.topic, letter.stage, letter.error_code).inc()
+    for alert in result.alerts:
+        ALERTS_OUT.labels(pipeline, str(alert.get("kind", ""))).inc()
+    oldest_ms = batch[0].timestamp()[1]
+    if oldest_ms > 0:
+        RECORD_AGE_SECONDS.labels(pipeline).observe(max(0.0, time.time() - oldest_ms / 1000))

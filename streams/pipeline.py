@@ -42,6 +42,30 @@ class TableSpec:
     columns: tuple[str, ...]
 
 
+@dataclass
+class Totals:
+    """Counts since the engine started (counts only: a long-running worker must stay flat)."""
+
+    processed: int = 0
+    dead_letters: int = 0
+    alerts: int = 0
+
+
+class RowSink(Protocol):
+    """The part of the ClickHouse batching sink the engine relies on."""
+
+    @property
+    def pending_rows(self) -> int: ...
+    def register(self, table: str, columns: Sequence[str]) -> None: ...
+    def add(self, table: str, rows: Sequence[Row]) -> None: ...
+    def due(self) -> Sequence[str]: ...
+    def flush_all(self) -> Any: ...
+
+
+class AlertSink(Protocol):
+    def publish(self, alerts: Sequence[dict[str, Any]]) -> int: ...
+
+
 @dataclass(frozen=True)
 class StateRecord:
     """One entry of a pipeline's changelog: the latest snapshot of one key's state.

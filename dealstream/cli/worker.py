@@ -27,6 +27,6 @@ def worker(
     engine = run_worker(config, loglevel=loglevel)
     totals = engine.totals
     typer.echo(
-        f"processed {totals.processed} event(s), {len(totals.dead_letters)} dead letter(s), "
-        f"{len(totals.alerts)} alert(s)"
+        f"processed {totals.processed} event(s), {totals.dead_letters} dead letter(s), "
+        f"{totals.alerts} alert(s)"
     )
