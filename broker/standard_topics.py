@@ -14,6 +14,7 @@ ALERT_KINDS = ("compliance", "business", "forecast", "channel")
 RULES_TOPIC = "config.rules.v1"
 FORECAST_STATE_TOPIC = "state.forecast.v1"
 RULES_STATE_TOPIC = "state.rules.v1"
+REP_FORECAST_STATE_TOPIC = "state.rep-forecast.v1"
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 
 
@@ -67,6 +68,15 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
         TopicSpec(
             kafka.topic(RULES_STATE_TOPIC),
             kafka.topic_partitions,
+            kafka.topic_replication,
+            {"cleanup.policy": "compact"},
+        )
+    )
+    # Sales rep forecast state: compacted, one partition (a rep's orders span every partition).
+    specs.append(
+        TopicSpec(
+            kafka.topic(REP_FORECAST_STATE_TOPIC),
+            1,
             kafka.topic_replication,
             {"cleanup.policy": "compact"},
         )

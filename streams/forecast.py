@@ -22,12 +22,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from confluent_kafka import Message
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dealstream.broker.standard_topics import FORECAST_STATE_TOPIC
 from dealstream.models import snapshot
+from dealstream.models.accuracy import AccuracyStats
 from dealstream.models.forecaster import Forecast, ForecasterConfig
 from dealstream.models.periods import Granularity, period_start_ms
 from dealstream.models.registry import ModelConfigError, ModelSpec, default_specs
@@ -54,6 +55,19 @@ SKIPPED = Counter(
 )
 PERIODS = Counter(
     "dealstream_forecast_periods_total", "Periods closed, revised or refused as too late", ["kind"]
+)
+
+# Prequential error of the forecasts scored by this process since it started, per model family
+# and horizon (the exact per-key figures are in ClickHouse forecast_accuracy).
+WAPE = Gauge(
+    "dealstream_forecast_wape",
+    "Weighted absolute percentage error of scored forecasts (sum|e| / sum|actual|)",
+    ["family", "horizon"],
+)
+MAPE = Gauge(
+    "dealstream_forecast_mape",
+    "Mean absolute percentage error of scored forecasts (non-zero actuals only)",
+    ["family", "horizon"],
 )
 
 
@@ -160,6 +174,7 @@ class ForecastPipeline:
         self._records = records or RecordReader(EVENT_TYPE, resolver=resolver)
         self._keys: dict[str, _Key] = {}
         self._signer = signer or StateSigner(StateSettings().key)
+        self._errors: dict[int, AccuracyStats] = {}  # per horizon, for the gauges
 
     # -- state hooks -------------------------------------------------------------------------
     def snapshot(self) -> list[StateRecord]:
@@ -284,6 +299,7 @@ class ForecastPipeline:
             )  # fmt: skip
         first_step = state.forecaster.steps - len(step.closed)
         for s in step.scored:
+            self._observe_error(s.horizon, s.forecast, s.actual)
             period = step.closed[s.step - first_step]
             rows.append(
                 (
@@ -297,6 +313,15 @@ class ForecastPipeline:
                 )
             )  # fmt: skip
         return rows
+
+    def _observe_error(self, horizon: int, forecast: float, actual: float) -> None:
+        stats = self._errors.setdefault(horizon, AccuracyStats())
+        stats.update(forecast, actual)
+        labels = (self._spec.family, str(horizon))
+        if stats.abs_actual:
+            WAPE.labels(*labels).set(stats.wape)
+        if stats.n_ape:
+            MAPE.labels(*labels).set(stats.mape)
 
 
 def _factors(fc: Forecast) -> dict[str, float]:

@@ -31,6 +31,10 @@ from dealstream.streams.pipeline import Pipeline
 from dealstream.streams.pos import EVENT_TYPE as POS_EVENT_TYPE
 from dealstream.streams.pos import TOPIC as POS_TOPIC
 from dealstream.streams.pos import PosTransactionsPipeline
+from dealstream.streams.rep_forecast import CHANGELOG_TOPIC as REP_FORECAST_CHANGELOG
+from dealstream.streams.rep_forecast import EVENT_TYPE as ERP_ORDER_EVENT_TYPE
+from dealstream.streams.rep_forecast import TOPIC as ERP_ORDER_TOPIC
+from dealstream.streams.rep_forecast import RepForecastPipeline, RepForecastSettings
 from dealstream.streams.service import EngineService
 from dealstream.streams.settings import WorkerSettings
 
@@ -55,6 +59,7 @@ def worker_id() -> str:
 def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
     resolve = registry.resolver()
     pos_records = RecordReader(POS_EVENT_TYPE, resolver=resolve)  # decoded once for all
+    erp_orders = RecordReader(ERP_ORDER_EVENT_TYPE, resolver=resolve)
     pipelines: list[Pipeline] = [
         PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC), reader=pos_records),
         CompliancePipeline(
@@ -75,9 +80,19 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             kafka,
             BusinessSettings(),
             state_reader=ChangelogReader(kafka),
-            readers={kafka.topic(POS_TOPIC): pos_records},
+            readers={kafka.topic(POS_TOPIC): pos_records, kafka.topic(ERP_ORDER_TOPIC): erp_orders},
             owned_elsewhere={t for p in pipelines for t in p.topics},
             resolver=resolve,
+        )
+    )
+    # Rep forecasts read ERP orders after the business pipeline, which dead-letters bad ones.
+    pipelines.append(
+        RepForecastPipeline(
+            state_reader=ChangelogReader(kafka),
+            topic=kafka.topic(ERP_ORDER_TOPIC),
+            changelog_topic=kafka.topic(REP_FORECAST_CHANGELOG),
+            settings=RepForecastSettings(),
+            records=erp_orders,
         )
     )
     return pipelines

@@ -112,3 +112,23 @@ FORECAST_ACCURACY_COLUMNS: tuple[str, ...] = (
     "produced_at",
     "event_id",
 )
+
+REP_FORECAST_ACCURACY = "rep_forecast_accuracy"
+REP_FORECAST_ACCURACY_COLUMNS: tuple[str, ...] = (
+    "rep",
+    "period",
+    "period_start",
+    "horizon",
+    "forecast",
+    "actual",
+    "abs_error",
+    "deviation",
+    "n",
+    "mae",
+    "wape",
+    "bias",
+    "model_name",
+    "model_version",
+    "produced_at",
+    "event_id",
+)
