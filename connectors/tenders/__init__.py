@@ -1,0 +1,1 @@
+"""Public procurement notices from tender portals (RSS/Atom, JSON lists, HTML lists)."""
