@@ -20,3 +20,11 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
+
+# Mosquitto for tests/integration/test_connectors_mqtt.py (started by the `mosquitto` fixture
+# in tests/integration/peers.py on a free port with a generated config).
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    echo "peers.sh: installing mosquitto"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
+fi

@@ -102,3 +102,55 @@ def postgres(postgres_server: PostgresServer) -> Iterator[str]:
     yield postgres_server.dsn(name)
     with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- Mosquitto (MQTT) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MosquittoServer:
+    host: str
+    port: int
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[MosquittoServer]:
+    """A Mosquitto broker on a free loopback port with a generated config, stopped afterwards.
+
+    Persistence off and anonymous access on: each test gets a fresh broker, so persistent
+    sessions live only as long as the test.
+    """
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(binary).exists():
+        pytest.skip("mosquitto not found: run `bash .ci/peers.sh` (Debian's mosquitto package)")
+    root = Path(tempfile.mkdtemp(prefix="dealstream-mqtt-"))
+    port = free_port()
+    config = root / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"log_dest file {root / 'log'}\nmax_queued_messages 100000\n"
+    )
+    if os.geteuid() == 0:
+        shutil.chown(root, "mosquitto")  # it drops root privileges to this user
+    process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    log = (root / "log").read_text() if (root / "log").exists() else ""
+                    raise RuntimeError(f"mosquitto did not start: {log[-2000:]}") from None
+                time.sleep(0.05)
+        yield MosquittoServer("127.0.0.1", port)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""IoT device telemetry over MQTT (subscribed, QoS 1) -> ``iot.telemetry``."""
