@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from dealstream.cli import broker, connectors, dashboard, demo, rules, schemas, topics, worker
+from dealstream.cli import (
+    broker,
+    connectors,
+    dashboard,
+    demo,
+    rules,
+    schemas,
+    simulate,
+    topics,
+    worker,
+)
 
 app = typer.Typer(
     name="dealstream",
@@ -21,6 +31,7 @@ app.add_typer(rules.app, name="rules")
 app.command("worker")(worker.worker)
 app.command("demo")(demo.demo)
 app.command("dashboard")(dashboard.dashboard)
+app.command("simulate")(simulate.simulate)
 
 
 def main() -> None:
