@@ -140,6 +140,8 @@ class Engine:
 
     # -- the loop --------------------------------------------------------------------------
     def _step(self) -> None:
+        if self._inflight is not None and self._inflight.done():
+            self._collect_inflight()
         if self._paused:
             self._try_resume()
         messages = self._next_batch()
@@ -264,7 +266,8 @@ class Engine:
         metrics.COMMITS.labels(self.name).inc()
 
     def _checkpoint_in_background(self) -> None:
-        """Swap sinks and let the flusher write the full one and commit what it covers."""
+        """Swap sinks and let the flusher write the full one; its offsets are committed here,
+        on the consumer's own thread, once the write is done (see ``_collect_inflight``)."""
         if self._inflight is not None:
             if not self._inflight.done():
                 return  # one write at a time; the next checkpoint takes both batches
@@ -278,14 +281,20 @@ class Engine:
         full, self._sink, self._standby = self._sink, self._standby, None
         offsets, self._uncommitted = self._uncommitted, {}
         self._inflight_sink, self._inflight_offsets = full, offsets
-        self._inflight = self._flusher.submit(self._write_and_commit, full, offsets)
+        self._inflight = self._flusher.submit(self._write, full)
 
-    def _write_and_commit(self, sink: RowSink, offsets: dict[tuple[str, int], int]) -> None:
-        """Runs on the flusher thread (librdkafka's commit is thread-safe)."""
+    def _write(self, sink: RowSink) -> None:
+        """Runs on the flusher thread: rows to ClickHouse, then Kafka acknowledgements.
+
+        Offsets are not committed here: synchronous commits from a second thread were seen to
+        block for good under load, so every consumer call stays on the engine's thread.
+        """
         sink.flush_all()
         remaining = self._producer.flush(30.0)
         if remaining:
             raise CheckpointError(f"{remaining} alerts/dead letters/state records not acknowledged")
+
+    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
         if offsets:
             self._consumer.commit(
                 offsets=[TopicPartition(t, p, o + 1) for (t, p), o in offsets.items()],
@@ -308,6 +317,14 @@ class Engine:
             self._pause(str(error))
             return False
         self._standby = sink
+        try:
+            self._commit(offsets)
+        except Exception as error:  # e.g. a rebalance in progress: the rows are written
+            for key, offset in offsets.items():
+                self._uncommitted[key] = max(offset, self._uncommitted.get(key, -1))
+            metrics.CHECKPOINT_FAILURES.labels(self.name, type(error).__name__).inc()
+            log.warning("commit failed, will retry: %s", error)
+            return False
         metrics.COMMITS.labels(self.name).inc()
         return True
 
