@@ -43,6 +43,10 @@ class ForecastModel(Protocol):
     def params(self) -> dict[str, Any]: ...
 
 
+PLAUSIBLE_FACTOR = 10.0
+"""Forecasts beyond this multiple of the largest actual of the last season are rejected."""
+
+
 class BaseModel:
     """Shared history (for the fallback), cleaning of forecasts and ``params()``."""
 
@@ -69,10 +73,14 @@ class BaseModel:
     def forecast(self, horizons: Sequence[int]) -> dict[int, float]:
         """Point forecast per horizon (1 = the next period), finite and >= 0."""
         raw = self._forecast(horizons) if self.n_seen else {}
+        # An online model can diverge (a signal that was 0 for years turning 1 made the linear
+        # model's errors reach 1e9 in bench/forecast_eval.py): a forecast far outside anything
+        # seen in the last season is not one, and the seasonal-naive value is used instead.
+        bound = PLAUSIBLE_FACTOR * max((abs(v) for v in self._history), default=0.0)
         out = {}
         for h in horizons:
             value = raw.get(h, math.nan)
-            if not math.isfinite(value):
+            if not math.isfinite(value) or abs(value) > max(bound, 1.0):
                 value = self._naive(h)
             out[h] = max(0.0, value)
         return out

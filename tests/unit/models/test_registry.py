@@ -7,6 +7,7 @@ import pickle
 
 import pytest
 
+from dealstream.models.families import SeasonalNaive
 from dealstream.models.registry import (
     FAMILIES,
     ModelConfigError,
@@ -83,3 +84,14 @@ def test_registry_from_config_picks_per_key_family() -> None:
 def test_config_errors_say_what_to_fix(config: dict, message: str) -> None:
     with pytest.raises(ModelConfigError, match=message):
         ModelRegistry.from_config(config)
+
+
+def test_a_diverged_forecast_falls_back_to_seasonal_naive() -> None:
+    class Diverged(SeasonalNaive):
+        def _forecast(self, horizons):  # type: ignore[no-untyped-def]
+            return {h: 4.8e9 for h in horizons}
+
+    model = Diverged(season=4)
+    for y in (10.0, 12.0, 11.0, 13.0):
+        model.learn_one(y)
+    assert model.forecast([1, 2]) == {1: 10.0, 2: 12.0}
