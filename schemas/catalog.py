@@ -87,6 +87,14 @@ _SPECS: tuple[_Spec, ...] = (
         ("payload.session_id",),
     ),
     _Spec("iot.telemetry", "iot.telemetry.v1", "events/iot_telemetry.avsc", ("payload.device_id",)),
+    # Keyed SKU+region like POS and inventory, and co-partitioned with them, so rules can join
+    # stock, our sales and competitors' prices in one keyed state.
+    _Spec(
+        "market.competitor_price",
+        "market.competitor-prices.v1",
+        "events/market_competitor_price.avsc",
+        ("payload.sku", "payload.region"),
+    ),
     _Spec("alert", "alerts.{kind}.v1", "alert.avsc", ("entity_key",), enveloped=False),
     _Spec("dead_letter", "dlq.{topic}", "dead_letter.avsc", (), enveloped=False),
 )

@@ -30,6 +30,7 @@ _ENVELOPE_SOURCE = {
     "wecom.message": "wecom-archive",
     "miniprogram.event": "miniprogram-tracker",
     "iot.telemetry": "iot-mqtt",
+    "market.competitor_price": "price-monitor",
 }
 
 _CUSTOMER = "c1f0a6e2b3d44c5e8f9a0b1c2d3e4f50"  # an HMAC, never a raw phone or union id
@@ -135,6 +136,18 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "unit": "C",
         "fault_code": None,
     },
+    "market.competitor_price": {
+        "sku": "AC-KFR-35GW",
+        "region": "CN-EAST",
+        "competitor": "格力",
+        "competitor_product": "KFR-35GW/NhGc1B",
+        "price": Decimal("3699.00"),
+        "previous_price": Decimal("3999.00"),
+        "change_pct": -7.5,
+        "currency": "CNY",
+        "channel": "ONLINE",
+        "source_url": None,
+    },
 }
 
 _NATURAL_KEY = {
@@ -145,6 +158,7 @@ _NATURAL_KEY = {
     "wecom.message": ("conversation_id", "message_id"),
     "miniprogram.event": ("session_id", "page", "action"),
     "iot.telemetry": ("device_id", "metric"),
+    "market.competitor_price": ("sku", "region", "competitor"),
 }
 
 _RECORDS: dict[str, dict[str, Any]] = {

@@ -361,6 +361,13 @@ _RULES: dict[str, list[Check]] = {
         required("payload.metric"),
         finite("payload.value"),
     ],
+    "market.competitor_price": [
+        required("payload.sku"),
+        required("payload.region"),
+        required("payload.competitor"),
+        non_negative("payload.price"),
+        finite("payload.change_pct"),
+    ],
     "alert": [
         required("alert_id"),
         required("kind"),

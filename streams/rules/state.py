@@ -23,6 +23,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dealstream.streams.rules.windows import SlidingWindow, WindowStats
+
 Value = float | int | str | bool
 
 
@@ -45,6 +47,8 @@ class SeriesStore:
     def __init__(self, *, retention_ms: Mapping[str, int] | None = None) -> None:
         self.retention_ms = dict(retention_ms or {})
         self._series: dict[str, dict[str, list[Point]]] = {}
+        # Incremental window aggregates (a cache: never snapshotted, rebuilt when needed).
+        self._windows: dict[tuple[str, str, int], SlidingWindow] = {}
 
     def append(self, key: str, signal: str, point: Point) -> None:
         """Add a point; out-of-order points are inserted in event-time order."""
@@ -62,6 +66,19 @@ class SeriesStore:
         lo = bisect.bisect_right(series, since_ms, key=_ts)
         hi = bisect.bisect_right(series, until_ms, key=_ts)
         return series[lo:hi]
+
+    def window_stats(
+        self, key: str, signal: str, since_ms: int, until_ms: int, *, recent: int = 0
+    ) -> WindowStats:
+        """Aggregates of the points with ``since_ms < ts <= until_ms`` (amortised O(1))."""
+        series = self._series.get(key, {}).get(signal)
+        if not series:
+            return WindowStats(0, 0.0, None, None, [])
+        slot = (key, signal, until_ms - since_ms)
+        window = self._windows.get(slot)
+        if window is None or window.series is not series:
+            window = self._windows[slot] = SlidingWindow(series)
+        return window.stats(since_ms, until_ms, recent=recent)
 
     def last(self, key: str, signal: str, until_ms: int | None = None) -> Point | None:
         """Newest point (at or before ``until_ms`` when given)."""
@@ -88,6 +105,8 @@ class SeriesStore:
 
     def drop_key(self, key: str) -> None:
         self._series.pop(key, None)
+        for slot in [slot for slot in self._windows if slot[0] == key]:
+            del self._windows[slot]
 
     def __len__(self) -> int:
         return sum(len(s) for signals in self._series.values() for s in signals.values())

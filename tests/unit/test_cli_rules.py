@@ -58,7 +58,7 @@ def events(tmp_path: Path) -> Path:
 def test_validate_accepts_the_bundled_rules() -> None:
     result = runner.invoke(app, ["rules", "validate", str(BUNDLED_RULES)])
     assert result.exit_code == 0, result.output
-    assert "2 business rules OK" in result.output
+    assert "3 business rules OK" in result.output
     ok = runner.invoke(app, ["rules", "validate", str(COMPLIANCE_RULES), "--name", "compliance"])
     assert ok.exit_code == 0 and "compliance rules OK" in ok.output
 

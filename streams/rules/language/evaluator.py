@@ -19,7 +19,6 @@ dealstream.streams.rules.language.lexer.ExprError: unknown function 'open'; allo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -78,20 +77,6 @@ def _num(v: Any) -> float | int | None:
     if isinstance(v, Decimal):
         return float(v)
     return None
-
-
-def _aggregate(name: str, values: list[float | int]) -> float | int | None:
-    if name == "count_over":
-        return len(values)
-    if not values:
-        return None
-    if name == "min_over":
-        return min(values)
-    if name == "max_over":
-        return max(values)
-    if name == "sum_over":
-        return math.fsum(values)
-    return math.fsum(values) / len(values)
 
 
 WINDOW_FUNCTIONS = frozenset({"min_over", "max_over", "sum_over", "avg_over", "count_over"})
@@ -198,20 +183,38 @@ class _Compiler:
         except ValueError as exc:
             raise ExprError(str(exc), win_arg.pos) from None
         self.windows[signal] = max(self.windows.get(signal, 0), window)
-        name, label = e.name, f"{e.name}({signal}, {win_arg.value})"
+        return _window_function(e.name, signal, window, f"{e.name}({signal}, {win_arg.value})")
 
-        def over(s: Scope) -> Any:
-            points = s.store.window(s.state_key, signal, s.now_ms - window, s.now_ms)
-            values = [v for v in (_num(p.value) for p in points) if v is not None]
-            result = _aggregate(name, values)
-            if name in ("min_over", "max_over") and result is not None:
-                s.use([next(p for p in points if _num(p.value) == result)])
+
+def _window_function(name: str, signal: str, window: int, label: str) -> Fn:
+    """``min_over``/``max_over``/``sum_over``/``avg_over``/``count_over`` of one signal."""
+    recent = 0 if name in ("min_over", "max_over") else MAX_EVENT_IDS
+
+    def over(s: Scope) -> Any:
+        # Incremental (see rules/windows.py): no scan of the window per event.
+        stats = s.store.window_stats(
+            s.state_key, signal, s.now_ms - window, s.now_ms, recent=recent
+        )
+        result: float | int | None
+        if name in ("min_over", "max_over"):
+            point = stats.min_point if name == "min_over" else stats.max_point
+            result = None if point is None else _num(point.value)
+            if point is not None:
+                s.use([point])
+        else:
+            if name == "count_over":
+                result = stats.count
+            elif not stats.count:
+                result = None
+            elif name == "sum_over":
+                result = stats.total
             else:
-                s.use(points)
-            s.notes[label] = str(result)
-            return result
+                result = stats.total / stats.count
+            s.use(stats.recent)
+        s.notes[label] = str(result)
+        return result
 
-        return over
+    return over
 
 
 def _field(path: tuple[str, ...]) -> Fn:

@@ -13,6 +13,7 @@ TOPICS = {
     "wecom.message": "wecom.messages.v1",
     "miniprogram.event": "miniprogram.events.v1",
     "iot.telemetry": "iot.telemetry.v1",
+    "market.competitor_price": "market.competitor-prices.v1",
 }
 ENVELOPE = ["event_id", "source", "event_type", "occurred_at", "ingested_at", "customer_ref"]
 

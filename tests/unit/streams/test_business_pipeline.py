@@ -31,11 +31,12 @@ from dealstream.streams.rules_config import RuleDocument, RulesReloader, rule_ta
 
 H = 3_600_000
 T0 = 1_750_000_000_000
-INV, POS, CHAT, IOT = (
+INV, POS, CHAT, IOT, PRICE = (
     "erp.inventory.v1",
     "pos.transactions.v1",
     "wecom.messages.v1",
     "iot.telemetry.v1",
+    "market.competitor-prices.v1",
 )
 CHANGELOG = "state.rules.v1"
 TEXT = BUNDLED_RULES.read_text(encoding="utf-8")
@@ -86,6 +87,13 @@ def sale(p: int, o: int, ts: int, discount: str, sku: str = "AC-1") -> Message:
     )  # fmt: skip
 
 
+def price_cut(p: int, o: int, ts: int, change_pct: float, sku: str = "AC-1") -> Message:
+    return msg(
+        "market.competitor_price", PRICE, p, o, ts, sku=sku, region="CN-EAST",
+        change_pct=change_pct,
+    )  # fmt: skip
+
+
 def chat(p: int, o: int, ts: int, conv: str, role: str) -> Message:
     return msg("wecom.message", CHAT, p, o, ts, conversation_id=conv, speaker_role=role)
 
@@ -102,6 +110,7 @@ def pipeline(log: DictChangelog, ruleset: RuleSet | None = None) -> BusinessRule
             (POS, "pos.transaction"),
             (CHAT, "wecom.message"),
             (IOT, "iot.telemetry"),
+            (PRICE, "market.competitor_price"),
         )
     }
     return BusinessRulesPipeline(
@@ -130,6 +139,20 @@ def test_slow_stock_with_markdown_alerts_once_per_day_naming_the_version() -> No
     assert [a["entity_key"] for a in other.alerts] == ["B|CN-EAST"]
     assert p.process([inv(2, 0, T0, 90.0, "C"), sale(2, 0, T0, "2.00", "C")]).alerts == []
     assert p.process([sale(0, 2, T0 + 30 * H, "9.00")]).alerts[0]["entity_key"] == "AC-1|CN-EAST"
+
+
+def test_slow_stock_and_a_competitor_price_cut_within_7_days_alerts() -> None:
+    p = pipeline(DictChangelog())
+    assert p.process([inv(0, 0, T0, 50.0), price_cut(0, 0, T0 + H, -3.0)]).alerts == []
+    (alert,) = p.process([price_cut(0, 1, T0 + 2 * H, -8.0)]).alerts
+    assert alert["rule_id"] == "slow_stock_competitor_drop"
+    assert alert["severity"] == "CRITICAL" and alert["entity_key"] == "AC-1|CN-EAST"
+    assert f"{PRICE}-0-1" in alert["input_event_ids"]
+    # a cut older than 7 days no longer counts; fast-turning stock never alerts
+    assert p.process([inv(1, 0, T0, 70.0, "B"), price_cut(1, 1, T0, -9.0, "B")]).alerts != []
+    assert p.process([inv(2, 0, T0, 20.0, "C"), price_cut(2, 1, T0, -20.0, "C")]).alerts == []
+    late = p.process([price_cut(3, 0, T0, -9.0, "D"), inv(3, 1, T0 + 8 * 24 * H, 80.0, "D")])
+    assert late.alerts == []
 
 
 def test_absence_timer_fires_on_the_batch_event_time_and_a_reply_cancels_it() -> None:
