@@ -7,6 +7,7 @@ stream, waits for the worker to go idle and reads the results back from chDB.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -17,8 +18,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
+from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
@@ -33,6 +36,8 @@ from dealstream.connectors.pii import Desensitizer, PiiSettings
 from dealstream.connectors.pos_file.connector import PosFileConnector, PosFileSettings
 from dealstream.connectors.pos_file.parse import EVENT_TYPE, RowError, to_event
 from dealstream.connectors.simulator.chats import chats
+from dealstream.connectors.simulator.erp import inventory_snapshots, weekly_orders
+from dealstream.connectors.simulator.market import competitor_prices
 from dealstream.connectors.simulator.pos import live_rows
 from dealstream.sinks.clickhouse.client import connect
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
@@ -84,6 +89,50 @@ def _stream(kafka: KafkaSettings, count: int, rate: float, fed: Fed) -> None:
             continue
         fed.produced += int(writer.write(record, raw=b"", position="live"))
     writer.flush()
+
+
+def _world(env: dict[str, str], home: Path) -> dict[str, Any]:
+    """``dealstream simulate``: 60 days of the seeded world (POS, mini-program, WeCom, tenders,
+    IoT) through the connectors' own mapping code; returns the planted truth it wrote."""
+    effects = home / "world.json"
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "dealstream.cli.main", "simulate", "--days", "60",
+         "--scale", "0.5", "--topic-prefix", PREFIX, "--effects", str(effects),
+         "--no-create-topics"],
+        env=env, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    truth: dict[str, Any] = json.loads(effects.read_text(encoding="utf-8"))
+    return truth
+
+
+def _erp(kafka: KafkaSettings) -> dict[str, int]:
+    """ERP inventory snapshots (some turning slowly), 16 weeks of orders by sales rep and
+    competitor prices (some cut by more than 5 %), for the business rules and rep forecasts."""
+    producer = make_producer(kafka, client_id="dealstream-demo-erp")
+    counts: dict[str, int] = {}
+    for event_type, records in (
+        ("erp.inventory", inventory_snapshots(4)),
+        ("erp.order", weekly_orders(4)),
+        ("market.competitor_price", competitor_prices(4)),
+    ):
+        writer = EventWriter(
+            producer, event_type=event_type, source="erp-sim", topic_prefix=kafka.topic_prefix
+        )
+        counts[event_type] = sum(writer.write(r, raw=b"", position="sim") for r in records)
+        writer.flush()
+    return counts
+
+
+def _records(kafka: KafkaSettings, topic: str) -> int:
+    """Records on a topic (end offsets summed; the demo's topics are new and never compacted)."""
+    probe = Consumer({**kafka.client_config(), "group.id": "dealstream-demo-probe", "log_level": 0})
+    try:
+        partitions = probe.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
+        )
+    finally:
+        probe.close()
 
 
 def _inject_garbage(kafka: KafkaSettings, count: int) -> int:
@@ -145,6 +194,13 @@ def demo(
             f"pos-file connector: {file_stats.read} lines, {file_stats.produced} produced, "
             f"{file_stats.dead_letters} dead-lettered"
         )
+        world = _world(env, home)
+        console.print(
+            f"simulated world: {world['produced']} events "
+            + ", ".join(f"{n} {k}" for k, n in sorted(world["counts"].items()))
+        )
+        erp = _erp(kafka)
+        console.print("ERP: " + ", ".join(f"{n} {k}" for k, n in erp.items()))
         garbage = _inject_garbage(kafka, 24)
         console.print(f"{garbage} undecodable records sent straight to the topic")
         _chats(kafka, chat_messages, fed)
@@ -155,19 +211,26 @@ def demo(
         if code != 0:
             raise typer.Exit(code)
         totals = Fed(
-            read=file_stats.read + fed.read,
-            produced=file_stats.produced + fed.produced,
+            read=file_stats.read + fed.read + world["counts"].get("pos.transaction", 0),
+            produced=file_stats.produced + fed.produced + world["counts"].get("pos.transaction", 0),
             dead_letters=file_stats.dead_letters + fed.dead_letters + garbage,
-            chats=fed.chats,
-            planted=fed.planted,
+            chats=fed.chats + world["counts"].get("wecom.message", 0),
+            planted=fed.planted + world["chats"]["planted_violations"],
         )
-        _summary(console, chdb_url, totals, time.monotonic() - started)
+        flowing = {t.name: _records(kafka, t.name) for t in topics if _shown(t.name)}
+        _summary(console, chdb_url, totals, time.monotonic() - started, flowing)
     finally:
         if we_started and not keep_broker:
             runner.stop(broker_settings)
 
 
-def _summary(console: Console, chdb_url: str, fed: Fed, took: float) -> None:
+def _shown(topic: str) -> bool:
+    return not topic.startswith(("dlq.", PREFIX + "state.", PREFIX + "config."))
+
+
+def _summary(
+    console: Console, chdb_url: str, fed: Fed, took: float, flowing: dict[str, int]
+) -> None:
     read, produced, rejected = fed.read, fed.produced, fed.dead_letters
     client = connect(settings=ClickHouseSettings(url=chdb_url))
     try:
@@ -197,6 +260,9 @@ def _summary(console: Console, chdb_url: str, fed: Fed, took: float) -> None:
     table.add_row("chat messages checked", str(fed.chats))
     table.add_row("  written to break a rule / alerted", f"{fed.planted} / {alerted}")
     table.add_row("  compliance alerts (violations)", str(violations))
+    table.add_row("records per topic (all five source families, and alerts)", "")
+    for topic, count in flowing.items():
+        table.add_row(f"  {topic}", str(count))
     table.add_row("time taken", f"{took:.1f} s")
     console.print(table)
     ok = rows == produced and sum(n for _, _, n in dlq) == rejected and alerted == fed.planted
