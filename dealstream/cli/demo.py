@@ -246,11 +246,11 @@ def _summary(
         ).result_rows[0]
     finally:
         client.close()
-    table = Table(title="dealstream demo: POS path and compliance")
+    table = Table(title="dealstream demo: five source families -> worker -> ClickHouse and alerts")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    table.add_row("events in (lines read + live events)", str(read))
-    table.add_row("produced to Kafka", str(produced))
+    table.add_row("POS lines in (export files, live stream, simulated world)", str(read))
+    table.add_row("POS events produced to Kafka", str(produced))
     table.add_row("rows in ClickHouse pos_transactions (FINAL)", str(rows))
     table.add_row("rows before dedup", str(raw_rows))
     table.add_row("dead letters (ClickHouse dead_letters)", str(sum(n for _, _, n in dlq)))
