@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from confluent_kafka import Message
@@ -64,3 +65,24 @@ def observe_batch(
     oldest_ms = batch[0].timestamp()[1]
     if oldest_ms > 0:
         RECORD_AGE_SECONDS.labels(pipeline).observe(max(0.0, time.time() - oldest_ms / 1000))
+
+
+def lag_from_statistics(engine: str) -> Callable[[str], None]:
+    """A librdkafka ``stats_cb`` that sets the consumer-lag gauge per topic and partition.
+
+    librdkafka computes the lag itself (high watermark minus committed offset) and reports it
+    in its statistics JSON every ``statistics.interval.ms``; -1 means not known yet.
+    """
+
+    def on_stats(document: str) -> None:
+        try:
+            topics = json.loads(document).get("topics", {})
+        except ValueError:
+            return
+        for topic, info in topics.items():
+            for partition, stats in info.get("partitions", {}).items():
+                lag = stats.get("consumer_lag", -1)
+                if partition != "-1" and stats.get("fetch_state") == "active" and lag >= 0:
+                    CONSUMER_LAG.labels(engine, topic, partition).set(lag)
+
+    return on_stats

@@ -17,6 +17,7 @@ from dealstream.sinks.clickhouse.client import connect
 from dealstream.sinks.clickhouse.migrate import migrate
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.sinks.kafka.alerts import AlertPublisher
+from dealstream.streams import metrics
 from dealstream.streams.app import create_app
 from dealstream.streams.business import BusinessRulesPipeline, BusinessSettings
 from dealstream.streams.changelog import ChangelogReader
@@ -112,6 +113,11 @@ def build_engine(config: WorkerConfig, pipelines: list[Pipeline]) -> Engine:
         config.kafka,
         group_id=config.worker.group_id,
         client_id=f"{config.worker.app_id}-{worker_id()}",
+        # librdkafka reports the lag per partition; turned into dealstream_consumer_lag.
+        **{
+            "statistics.interval.ms": 5_000,
+            "stats_cb": metrics.lag_from_statistics("+".join(p.name for p in pipelines)),
+        },
     )
     return Engine(
         pipelines=pipelines,
