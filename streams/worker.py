@@ -28,6 +28,7 @@ from dealstream.streams.decoding import RecordReader
 from dealstream.streams.engine import Engine
 from dealstream.streams.forecast import CHANGELOG_TOPIC as FORECAST_CHANGELOG
 from dealstream.streams.forecast import ForecastPipeline, ForecastSettings
+from dealstream.streams.logs import LogFormat, configure_json
 from dealstream.streams.pipeline import Pipeline
 from dealstream.streams.pos import EVENT_TYPE as POS_EVENT_TYPE
 from dealstream.streams.pos import TOPIC as POS_TOPIC
@@ -143,11 +144,15 @@ def build_app(config: WorkerConfig, engine: Engine) -> tuple[faust.App, EngineSe
     return app, service
 
 
-def run_worker(config: WorkerConfig, *, loglevel: str = "info") -> Engine:
+def run_worker(
+    config: WorkerConfig, *, loglevel: str = "info", log_format: LogFormat = "text"
+) -> Engine:
     """Run the faust worker until SIGTERM/SIGINT (or until idle, when configured)."""
+    if log_format == "json":
+        configure_json(loglevel)
     engine = build_engine(config, default_pipelines(config.kafka))
     app, _ = build_app(config, engine)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=True)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=log_format == "text")
     try:
         worker.execute_from_commandline()
     except SystemExit as done:

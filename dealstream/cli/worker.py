@@ -15,6 +15,9 @@ def worker(
         typer.Option(help="Stop after this many seconds without new records (demos, batch jobs)."),
     ] = None,
     loglevel: Annotated[str, typer.Option(help="crit, error, warn, info or debug")] = "warn",
+    log_format: Annotated[
+        str, typer.Option(envvar="DEALSTREAM_LOG_FORMAT", help="text, or json (one object a line)")
+    ] = "text",
 ) -> None:
     """Consume the event topics, write ClickHouse, publish alerts; stop with Ctrl-C/SIGTERM."""
     config = WorkerConfig.from_env()
@@ -24,7 +27,9 @@ def worker(
             config.kafka,
             config.clickhouse,
         )
-    engine = run_worker(config, loglevel=loglevel)
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("use text or json", param_hint="--log-format")
+    engine = run_worker(config, loglevel=loglevel, log_format=log_format)  # type: ignore[arg-type]
     totals = engine.totals
     typer.echo(
         f"processed {totals.processed} event(s), {totals.dead_letters} dead letter(s), "
