@@ -24,7 +24,9 @@ def make_producer(kafka: KafkaSettings, *, client_id: str, **overrides: Any) -> 
         "compression.type": "lz4",
         "batch.size": 262_144,
         "queue.buffering.max.messages": 500_000,
-        "message.max.bytes": 1_048_576,
+        # Up to the largest record any of our topics accepts (state snapshots, 16 MB); event
+        # topics keep the broker's 1 MB limit.
+        "message.max.bytes": 16 * 1024 * 1024 + 65_536,
     }
     config.update(overrides)
     return Producer(config)

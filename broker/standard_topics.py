@@ -16,6 +16,9 @@ FORECAST_STATE_TOPIC = "state.forecast.v1"
 RULES_STATE_TOPIC = "state.rules.v1"
 REP_FORECAST_STATE_TOPIC = "state.rep-forecast.v1"
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
+STATE_MAX_BYTES = 16 * 1024 * 1024
+"""A key's state snapshot may outgrow Kafka's 1 MB default (long windows on busy keys)."""
+STATE_TOPIC_CONFIG = {"cleanup.policy": "compact", "max.message.bytes": str(STATE_MAX_BYTES)}
 
 
 def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
@@ -60,7 +63,7 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
             kafka.topic(FORECAST_STATE_TOPIC),
             kafka.topic_partitions,
             kafka.topic_replication,
-            {"cleanup.policy": "compact"},
+            STATE_TOPIC_CONFIG,
         )
     )
     # Business rule state: compacted, co-partitioned with the event topics (partition p -> p).
@@ -69,7 +72,7 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
             kafka.topic(RULES_STATE_TOPIC),
             kafka.topic_partitions,
             kafka.topic_replication,
-            {"cleanup.policy": "compact"},
+            STATE_TOPIC_CONFIG,
         )
     )
     # Sales rep forecast state: compacted, one partition (a rep's orders span every partition).
@@ -78,7 +81,7 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
             kafka.topic(REP_FORECAST_STATE_TOPIC),
             1,
             kafka.topic_replication,
-            {"cleanup.policy": "compact"},
+            STATE_TOPIC_CONFIG,
         )
     )
     return specs

@@ -18,7 +18,14 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import cast
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from dealstream.broker.dead_letters import DeadLetterPublisher
 from dealstream.schemas import codec
@@ -342,6 +349,15 @@ class Engine:
                 return
             except BufferError:
                 self._producer.poll(0.1)
+            except KafkaException as error:
+                # A snapshot Kafka refuses (too large) must not stop the worker: the state is
+                # still in memory and still right; only a restart would restore an older one.
+                metrics.STATE_RECORDS_REFUSED.labels(self.name, record.topic).inc()
+                log.error(
+                    "state record for %r on %s refused (%d bytes): %s",
+                    record.key, record.topic, len(record.value or b""), error,
+                )  # fmt: skip
+                return
 
     def _checkpoint_quietly(self) -> bool:
         try:

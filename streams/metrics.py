@@ -37,6 +37,11 @@ RECORD_AGE_SECONDS = Histogram(
     ["pipeline"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0),
 )
+STATE_RECORDS_REFUSED = Counter(
+    "dealstream_state_records_refused_total",
+    "State snapshots Kafka refused (e.g. larger than the topic allows); the worker goes on",
+    ["pipeline", "topic"],
+)
 COMMITS = Counter(
     "dealstream_commits_total", "Offset commits after a successful sink flush", ["pipeline"]
 )
