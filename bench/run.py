@@ -593,7 +593,15 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"1 worker: {one}")
         two = None
         if not args.skip_scaling:
-            two = run_workers(kafka, 2, n, work, "w2")
+            # A fresh topic set: state changelogs are per topic prefix, so a second group on the
+            # same prefix would restore the first run's state and skip the stateful work.
+            scaled = kafka.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."})
+            ensure_topics(scaled, standard_topics(scaled))
+            produce_all(scaled, events)
+            try:
+                two = run_workers(scaled, 2, n, work, "w2")
+            finally:
+                delete_topics(scaled, [t.name for t in standard_topics(scaled)])
             console.print(f"2 workers: {two}")
         lat = None
         if not args.skip_latency:
