@@ -31,6 +31,7 @@ from dealstream.broker.local.config import LocalBrokerSettings
 from dealstream.broker.settings import KafkaSettings
 from dealstream.broker.standard_topics import standard_topics
 from dealstream.broker.topics import delete_topics, ensure_topics
+from dealstream.connectors.base import RunStats
 from dealstream.connectors.output import EventWriter
 from dealstream.connectors.pii import Desensitizer, PiiSettings
 from dealstream.connectors.pos_file.connector import PosFileConnector, PosFileSettings
@@ -103,6 +104,16 @@ def _world(env: dict[str, str], home: Path) -> dict[str, Any]:
     )  # fmt: skip
     truth: dict[str, Any] = json.loads(effects.read_text(encoding="utf-8"))
     return truth
+
+
+def _pos_files(kafka: KafkaSettings, home: Path) -> RunStats:
+    """The bundled exports through the POS file connector (its producer goes when it returns,
+    while the broker still runs: a producer left for the end logs connection errors)."""
+    files = [SAMPLES / "pos_export.csv", SAMPLES / "pos_export.jsonl"]
+    connector = PosFileConnector(
+        PosFileSettings(paths=files, cursor_file=home / "cursors" / "pos-file.json"), kafka=kafka
+    )
+    return connector.execute()
 
 
 def _erp(kafka: KafkaSettings) -> dict[str, int]:
@@ -184,12 +195,7 @@ def demo(
         fed = Fed()
         live = threading.Thread(target=_stream, args=(kafka, live_events, rate, fed))
         live.start()
-        files = [SAMPLES / "pos_export.csv", SAMPLES / "pos_export.jsonl"]
-        connector = PosFileConnector(
-            PosFileSettings(paths=files, cursor_file=home / "cursors" / "pos-file.json"),
-            kafka=kafka,
-        )
-        file_stats = connector.execute()
+        file_stats = _pos_files(kafka, home)
         console.print(
             f"pos-file connector: {file_stats.read} lines, {file_stats.produced} produced, "
             f"{file_stats.dead_letters} dead-lettered"
