@@ -32,7 +32,7 @@ from dealstream.broker.settings import KafkaSettings
 from dealstream.broker.standard_topics import ALERT_KINDS, RULES_STATE_TOPIC
 from dealstream.schemas import catalog
 from dealstream.schemas.codec import SchemaResolver
-from dealstream.streams.business_state import PartitionState, StateError
+from dealstream.streams.business_state import META, PartitionState, StateError
 from dealstream.streams.changelog import StateReader
 from dealstream.streams.decoding import RecordReader, Rejected
 from dealstream.streams.pipeline import BatchResult, StateRecord, TableSpec
@@ -290,6 +290,16 @@ class BusinessRulesPipeline:
 
     def _restore(self, number: int, values: Mapping[bytes, bytes]) -> _Partition:
         if not values:
+            return _Partition(RuleEngine(self._rules.rules))
+        if META not in values:
+            # The metadata entry is written last and acknowledged before any commit, so only a
+            # crash inside the partition's first checkpoint leaves entries without it; nothing
+            # after them was committed, and replaying from the committed offsets rebuilds the
+            # state exactly.
+            log.warning(
+                "%s[%d]: %d entries of an unfinished first checkpoint ignored",
+                self.changelog_topic, number, len(values),
+            )  # fmt: skip
             return _Partition(RuleEngine(self._rules.rules))
         try:
             state, engine_bytes, applied = PartitionState.restore(values)

@@ -264,3 +264,17 @@ def test_reloader_validates_swaps_and_keeps_old_rules_on_error(tmp_path: Path) -
     again = RuleDocument.from_record(b"business", TEXT.encode(), doc.headers())
     assert again is not None and (again.version, again.author) == ("v7", "alice")
     assert RuleDocument.from_record(b"business", None, []) is None
+
+
+def test_entries_of_an_unfinished_first_checkpoint_are_ignored_not_fatal() -> None:
+    log = DictChangelog()
+    first = pipeline(log)
+    first.assigned([(t, 0) for t in first.topics])
+    first.process([inv(0, 0, T0, 50.0), sale(0, 0, T0 + H, "8.00")])
+    log.write(r for r in first.snapshot() if r.key != META)  # killed before the metadata entry
+    assert log.partitions[0] and META not in log.partitions[0]
+    second = pipeline(log)
+    second.assigned([(t, 0) for t in second.topics])  # must not raise
+    # nothing was committed: the records are read again and the rule fires exactly as before
+    replay = second.process([inv(0, 0, T0, 50.0), sale(0, 0, T0 + H, "8.00")])
+    assert [a["rule_id"] for a in replay.alerts] == ["slow_stock_markdown"]
