@@ -255,6 +255,15 @@ class Worker:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 30 s, if it still runs."""
+        if self.proc is not None and self.running():
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
 
 def count_rows(chdb: Path) -> int:
     """Rows in pos_transactions (not FINAL), read in a child process: chDB is one per process."""
@@ -474,12 +483,7 @@ def latency(
             }
     finally:
         stop.set()
-        if worker.proc is not None and worker.running():
-            worker.proc.terminate()
-            try:
-                worker.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.proc.kill()
+        worker.stop()
         delete_topics(kafka, [t.name for t in topics])
     results["worker_peak_rss_mb"] = round(worker.peak_rss / 2**20, 1)
     return results
@@ -517,12 +521,7 @@ def soak(
                 next_sample += 5.0
         producer.flush(30)
     finally:
-        if worker.proc is not None and worker.running():
-            worker.proc.terminate()
-            try:
-                worker.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.proc.kill()
+        worker.stop()
         delete_topics(kafka, [t.name for t in topics])
     warm = [mb for t, mb in series if t >= seconds / 5]
     half = len(warm) // 2
