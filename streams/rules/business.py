@@ -16,7 +16,7 @@ from dealstream.streams.rules.compliance import SEVERITIES
 from dealstream.streams.rules.errors import RuleError, combine
 from dealstream.streams.rules.language.evaluator import Compiled, compile_expr
 from dealstream.streams.rules.language.lexer import ExprError
-from dealstream.streams.rules.source import Node
+from dealstream.streams.rules.source import Node, parse_rule_list
 
 _RULE_FIELDS = {
     "id", "version", "kind", "severity", "key", "record", "on", "when", "absence", "sequence",
@@ -86,19 +86,7 @@ def load_rules(text: str) -> tuple[BusinessRule, ...]:
     nodes = doc.req("rules").items()
     if len(nodes) > MAX_RULES:
         raise doc.req("rules").error(f"more than {MAX_RULES} rules in one file")
-    rules: list[BusinessRule] = []
-    errors: list[RuleError] = []
-    seen: set[str] = set()
-    for node in nodes:
-        try:
-            rule = _rule(node)
-        except RuleError as exc:
-            errors.append(exc)
-            continue
-        if rule.id in seen:
-            errors.append(node.error(f"duplicate rule id {rule.id!r}"))
-        seen.add(rule.id)
-        rules.append(rule)
+    rules, errors = parse_rule_list(nodes, _rule)
     if errors:
         raise combine(errors)
     return tuple(rules)

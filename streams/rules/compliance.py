@@ -37,7 +37,7 @@ from dealstream.streams.rules.phrases import (
     PhraseMatch,
     PhraseMatcher,
 )
-from dealstream.streams.rules.source import Node
+from dealstream.streams.rules.source import Node, parse_rule_list
 
 SEVERITIES = ("INFO", "WARNING", "CRITICAL")
 _RULE_FIELDS = {
@@ -148,19 +148,7 @@ class ComplianceRules:
         """Parse and validate a rule set; raises :class:`RuleError` listing every problem."""
         doc = Node.parse(text)
         doc.check_keys({"rules", "negation"})
-        errors: list[RuleError] = []
-        rules: list[ComplianceRule] = []
-        seen: set[str] = set()
-        for node in doc.req("rules").items():
-            try:
-                rule = _rule(node)
-            except RuleError as exc:
-                errors.append(exc)
-                continue
-            if rule.id in seen:
-                errors.append(node.error(f"duplicate rule id {rule.id!r}"))
-            seen.add(rule.id)
-            rules.append(rule)
+        rules, errors = parse_rule_list(doc.req("rules").items(), _rule)
         negation = None
         try:
             neg = doc.get("negation")

@@ -16,7 +16,8 @@ dealstream.streams.rules.errors.RuleError: line 2, column 9: 'id' must be an int
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
@@ -172,3 +173,31 @@ class Node:
         lines = str(buf).splitlines()
         first = lines[self.line] if self.line < len(lines) else ""
         return len(first) - len(first.lstrip(" "))
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Identified)
+
+
+def parse_rule_list(
+    nodes: Sequence[Node], parse: Callable[[Node], R]
+) -> tuple[list[R], list[RuleError]]:
+    """Parse every rule node, collecting every problem (bad rules, duplicate ids) at its line."""
+    rules: list[R] = []
+    errors: list[RuleError] = []
+    seen: set[str] = set()
+    for node in nodes:
+        try:
+            rule = parse(node)
+        except RuleError as exc:
+            errors.append(exc)
+            continue
+        if rule.id in seen:
+            errors.append(node.error(f"duplicate rule id {rule.id!r}"))
+        seen.add(rule.id)
+        rules.append(rule)
+    return rules, errors
