@@ -10,7 +10,6 @@ durably written (at-least-once; ClickHouse dedups by event_id).
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import threading
 import time
@@ -337,8 +336,7 @@ class Engine:
 
     def _await_inflight(self) -> None:
         if self._inflight is not None:
-            concurrent.futures.wait([self._inflight])
-            self._collect_inflight()
+            self._collect_inflight()  # Future.result() there waits for the write
 
     def _produce_state(self, record: StateRecord) -> None:
         while True:
