@@ -95,6 +95,14 @@ _SPECS: tuple[_Spec, ...] = (
         "events/market_competitor_price.avsc",
         ("payload.sku", "payload.region"),
     ),
+    # Reviews are keyed by store: the negative-run state of the sentiment pipeline is per store.
+    _Spec("review", "reviews.posts.v1", "events/review.avsc", ("payload.store_id",)),
+    _Spec(
+        "procurement_plan",
+        "procurement.plans.v1",
+        "events/procurement_plan.avsc",
+        ("payload.plan_id",),
+    ),
     _Spec("alert", "alerts.{kind}.v1", "alert.avsc", ("entity_key",), enveloped=False),
     _Spec("dead_letter", "dlq.{topic}", "dead_letter.avsc", (), enveloped=False),
 )

@@ -31,6 +31,8 @@ _ENVELOPE_SOURCE = {
     "miniprogram.event": "miniprogram-tracker",
     "iot.telemetry": "iot-mqtt",
     "market.competitor_price": "price-monitor",
+    "review": "reviews-api",
+    "procurement_plan": "documents",
 }
 
 _CUSTOMER = "c1f0a6e2b3d44c5e8f9a0b1c2d3e4f50"  # an HMAC, never a raw phone or union id
@@ -148,6 +150,32 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "channel": "ONLINE",
         "source_url": None,
     },
+    "review": {
+        "platform": "meituan",
+        "review_id": "MT-R-88120031",
+        "store_id": "SH0012",
+        "region": "CN-EAST",
+        "sku": "WH-JSQ30-16",
+        "product": "16升燃气热水器",
+        "rating": 2,
+        "text": "安装师傅迟到两个小时，态度也很差。",
+        "posted_at": OCCURRED,
+    },
+    "procurement_plan": {
+        "plan_id": "3f0c9a1b2d4e5f60718293a4b5c6d7e8",
+        "document_id": "9a8b7c6d5e4f30211223344556677889",
+        "buyer": "上海市第一人民医院",
+        "region": "上海市",
+        "item": "空调设备",
+        "category": "HVAC",
+        "quantity": 40.0,
+        "budget": 1200000.0,
+        "currency": "CNY",
+        "planned_date": OCCURRED.date(),
+        "source_file": "2025年采购意向.pdf",
+        "page": 1,
+        "extraction": "text",
+    },
 }
 
 _NATURAL_KEY = {
@@ -159,6 +187,8 @@ _NATURAL_KEY = {
     "miniprogram.event": ("session_id", "page", "action"),
     "iot.telemetry": ("device_id", "metric"),
     "market.competitor_price": ("sku", "region", "competitor"),
+    "review": ("platform", "review_id"),
+    "procurement_plan": ("plan_id",),
 }
 
 _RECORDS: dict[str, dict[str, Any]] = {

@@ -368,6 +368,19 @@ _RULES: dict[str, list[Check]] = {
         non_negative("payload.price"),
         finite("payload.change_pct"),
     ],
+    "review": [
+        required("payload.platform"),
+        required("payload.review_id"),
+        required("payload.store_id"),
+        timestamp("payload.posted_at"),
+    ],
+    "procurement_plan": [
+        required("payload.plan_id"),
+        required("payload.document_id"),
+        required("payload.item"),
+        non_negative("payload.quantity"),
+        non_negative("payload.budget"),
+    ],
     "alert": [
         required("alert_id"),
         required("kind"),

@@ -14,6 +14,8 @@ TOPICS = {
     "miniprogram.event": "miniprogram.events.v1",
     "iot.telemetry": "iot.telemetry.v1",
     "market.competitor_price": "market.competitor-prices.v1",
+    "review": "reviews.posts.v1",
+    "procurement_plan": "procurement.plans.v1",
 }
 ENVELOPE = ["event_id", "source", "event_type", "occurred_at", "ingested_at", "customer_ref"]
 
