@@ -63,19 +63,35 @@ class BusinessRule:
     suppress_for_ms: int
     message: str
 
-    def retention(self) -> dict[str, int]:
-        """How long each signal must be kept for this rule's windows and timers."""
-        out: dict[str, int] = {}
+    def _compiled(self) -> list[Compiled]:
         compiled = [self.when] if self.when else []
         for recs in self.record.values():
             for r in recs:
                 compiled.extend(c for c in (r.value, r.condition) if c is not None)
-        for c in compiled:
+        return compiled
+
+    def retention(self) -> dict[str, int]:
+        """How long each signal must be kept for this rule's windows and timers."""
+        out: dict[str, int] = {}
+        for c in self._compiled():
             for sig, ms in c.windows.items():
                 out[sig] = max(out.get(sig, 0), ms)
         if self.sequence:
             s = self.sequence
             out[s.requires] = max(out.get(s.requires, 0), s.within_ms + s.grace_ms)
+        return out
+
+    def reads(self) -> dict[str, set[str]]:
+        """How each recorded signal is read: the functions over it, and ``"window"`` for a
+        sequence's lookup of every point (what decides how its series may be compacted)."""
+        out: dict[str, set[str]] = {
+            sig: set() for recs in self.record.values() for sig in (r.signal for r in recs)
+        }
+        for c in self._compiled():
+            for sig, names in c.reads.items():
+                out.setdefault(sig, set()).update(names)
+        if self.sequence:
+            out.setdefault(self.sequence.requires, set()).add("window")
         return out
 
 

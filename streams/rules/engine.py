@@ -51,8 +51,9 @@ class RuleEngine:
         for rule in rules:
             for sig, ms in rule.retention().items():
                 retention[sig] = max(retention.get(sig, 0), ms)
+        extremes = extremes_only(rules)
         if state is None:
-            self.store = SeriesStore(retention_ms=retention)
+            self.store = SeriesStore(retention_ms=retention, extremes_only=extremes)
             self.timers = TimerQueue()
             self._suppressed: dict[str, int] = {}
             self.watermark_ms = 0
@@ -62,6 +63,7 @@ class RuleEngine:
                 raise ValueError(f"unsupported engine snapshot version {doc.get('v')!r}")
             self.store = SeriesStore.restore(doc["store"].encode())
             self.store.retention_ms = retention
+            self.store.extremes_only = extremes
             self.timers = TimerQueue.from_data(doc["timers"])
             self._suppressed = {str(k): int(v) for k, v in doc["suppressed"].items()}
             self.watermark_ms = int(doc["watermark_ms"])
@@ -217,6 +219,33 @@ class RuleEngine:
             "raised_at": now_ms if now_ms is not None else ts,
             "attributes": attributes,
         }
+
+
+_EXTREMES = frozenset({"max_over", "min_over"})
+
+
+def extremes_only(rules: tuple[BusinessRule, ...]) -> dict[str, frozenset[str]]:
+    """Signals that every rule reads only through ``max_over``/``min_over``/``last`` (or not at
+    all): their state can be compacted to the points that may still be an extreme.
+
+    >>> rules = load_rules('''
+    ... rules:
+    ...   - {id: r, version: 1, kind: business, severity: INFO, key: payload.sku,
+    ...      record: {pos.transaction: {pct: payload.discount, n: 1}},
+    ...      when: 'max_over("pct", "7d") > 5 and count_over("n", "1d") > 3', message: m}
+    ... ''')
+    >>> extremes_only(rules)
+    {'pct': frozenset({'max_over'})}
+    """
+    reads: dict[str, set[str]] = {}
+    for rule in rules:
+        for sig, names in rule.reads().items():
+            reads.setdefault(sig, set()).update(names)
+    return {
+        sig: frozenset(names & _EXTREMES)
+        for sig, names in sorted(reads.items())
+        if names <= _EXTREMES | {"last"}
+    }
 
 
 def _plain(value: Value) -> Value:

@@ -23,9 +23,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dealstream.streams.rules.windows import SlidingWindow, WindowStats
+from dealstream.streams.rules.windows import SlidingWindow, WindowStats, without_dominated
 
 Value = float | int | str | bool
+Extremes = frozenset[str]
+"""Which of ``max_over`` and ``min_over`` read a compacted signal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +46,19 @@ class SeriesStore:
 
     SNAPSHOT_VERSION = 1
 
-    def __init__(self, *, retention_ms: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        retention_ms: Mapping[str, int] | None = None,
+        extremes_only: Mapping[str, Extremes] | None = None,
+    ) -> None:
         self.retention_ms = dict(retention_ms or {})
+        # Signals read only through max_over/min_over/last: their settled points are compacted.
+        self.extremes_only = dict(extremes_only or {})
         self._series: dict[str, dict[str, list[Point]]] = {}
         # Incremental window aggregates (a cache: never snapshotted, rebuilt when needed).
         self._windows: dict[tuple[str, str, int], SlidingWindow] = {}
+        self._widths: dict[str, set[int]] = {}
 
     def append(self, key: str, signal: str, point: Point) -> None:
         """Add a point; out-of-order points are inserted in event-time order."""
@@ -78,6 +88,7 @@ class SeriesStore:
         window = self._windows.get(slot)
         if window is None or window.series is not series:
             window = self._windows[slot] = SlidingWindow(series)
+            self._widths.setdefault(signal, set()).add(slot[2])
         return window.stats(since_ms, until_ms, recent=recent)
 
     def last(self, key: str, signal: str, until_ms: int | None = None) -> Point | None:
@@ -91,7 +102,14 @@ class SeriesStore:
         return series[i - 1] if i else None
 
     def evict(self, watermark_ms: int) -> int:
-        """Drop points older than their signal's retention before ``watermark_ms``."""
+        """Drop points older than their signal's retention before ``watermark_ms``, and the
+        points at or before the watermark that can no longer be an extreme (signals read only
+        through ``max_over``/``min_over``/``last``; see :func:`without_dominated`).
+
+        Queries that end at or after the watermark get exactly the answers they would without
+        compaction; an event later than the allowed lateness is evaluated against the
+        compacted series (its window may miss points a newer one dominated).
+        """
         dropped = 0
         for key in list(self._series):
             signals = self._series[key]
@@ -101,7 +119,26 @@ class SeriesStore:
                 if i > 0:
                     del series[:i]
                     dropped += i
+                extremes = self.extremes_only.get(signal)
+                if extremes is not None:
+                    dropped += self._compact(key, signal, series, watermark_ms, extremes)
         return dropped
+
+    def _compact(
+        self, key: str, signal: str, series: list[Point], watermark_ms: int, extremes: Extremes
+    ) -> int:
+        settled = bisect.bisect_right(series, watermark_ms, key=_ts)
+        if settled < 2:
+            return 0
+        kept = without_dominated(
+            series[:settled], keep_max="max_over" in extremes, keep_min="min_over" in extremes
+        )
+        if len(kept) == settled:
+            return 0
+        series[:settled] = kept
+        for width in self._widths.get(signal, ()):
+            self._windows.pop((key, signal, width), None)  # indices moved: rebuild on next use
+        return settled - len(kept)
 
     def drop_key(self, key: str) -> None:
         self._series.pop(key, None)
@@ -128,7 +165,7 @@ class SeriesStore:
         doc = json.loads(data)
         if doc.get("v") != cls.SNAPSHOT_VERSION:
             raise ValueError(f"unsupported state snapshot version {doc.get('v')!r}")
-        store = cls(retention_ms=doc["retention_ms"])
+        store = cls(retention_ms=doc["retention_ms"])  # the engine sets extremes_only
         for key, sigs in doc["series"].items():
             store._series[key] = {
                 sig: [Point(int(ts), value, str(eid)) for ts, value, eid in pts]

@@ -43,8 +43,8 @@ class WindowStats:
 
     count: int
     total: float
-    min_point: Point | None  # the earliest point holding the minimum
-    max_point: Point | None
+    min_point: Point | None  # the newest point holding the minimum
+    max_point: Point | None  # the newest point holding the maximum
     recent: list[Point]  # the newest points in the window (for the audit trail)
 
 
@@ -89,10 +89,10 @@ class SlidingWindow:
                 continue
             self._total += v
             self._count += 1
-            while self._max and numeric(series[self._max[-1]].value) < v:  # type: ignore[operator]
+            while self._max and numeric(series[self._max[-1]].value) <= v:  # type: ignore[operator]
                 self._max.pop()
             self._max.append(i)
-            while self._min and numeric(series[self._min[-1]].value) > v:  # type: ignore[operator]
+            while self._min and numeric(series[self._min[-1]].value) >= v:  # type: ignore[operator]
                 self._min.pop()
             self._min.append(i)
         self._end = max(self._end, hi)
@@ -120,3 +120,42 @@ class SlidingWindow:
             if recent
             else [],
         )
+
+
+def without_dominated(points: list[Point], *, keep_max: bool, keep_min: bool) -> list[Point]:
+    """The points an extreme over any window ending at or after the last of them can still be.
+
+    A point with a newer point at least as large is never the (newest) maximum of a window
+    that reaches that newer point; likewise for minima. Keeping only the rest bounds a signal
+    read only by ``max_over``/``min_over``/``last`` to a handful of points whatever the event
+    rate (a monotonic stack), instead of every point of a 7-day window. The last point stays
+    for ``last()``.
+
+    >>> from dealstream.streams.rules.state import Point
+    >>> pts = [Point(t, v, f"e{t}") for t, v in enumerate([3, 1, 4, 1, 5, 2, 2])]
+    >>> [p.value for p in without_dominated(pts, keep_max=True, keep_min=False)]
+    [5, 2]
+    >>> [p.value for p in without_dominated(pts, keep_max=True, keep_min=True)]
+    [1, 5, 2]
+    """
+    if len(points) < 2:
+        return points
+    kept: list[Point] = [points[-1]]
+    high = low = numeric(points[-1].value)
+    for p in reversed(points[:-1]):
+        v = numeric(p.value)
+        if v is None:
+            continue
+        needed = False
+        if keep_max and (high is None or v > high):
+            needed = True
+        if keep_min and (low is None or v < low):
+            needed = True
+        if high is None or v > high:
+            high = v
+        if low is None or v < low:
+            low = v
+        if needed:
+            kept.append(p)
+    kept.reverse()
+    return kept

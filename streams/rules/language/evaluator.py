@@ -67,6 +67,7 @@ class Compiled:
     source: str
     fn: Fn
     windows: dict[str, int]  # signal → longest window it is read over (for retention)
+    reads: dict[str, frozenset[str]] = field(default_factory=dict)  # signal → functions reading it
 
 
 def _num(v: Any) -> float | int | None:
@@ -91,15 +92,17 @@ ALLOWED = sorted({*WINDOW_FUNCTIONS, *SCALAR_FUNCTIONS, "last"})
 
 def compile_expr(source: str, signals: set[str]) -> Compiled:
     """Parse, check and compile; ``signals`` are the names the rule records (its state)."""
-    windows: dict[str, int] = {}
-    fn = _Compiler(signals, windows).compile(parse(source))
-    return Compiled(source, fn, windows)
+    compiler = _Compiler(signals, {})
+    fn = compiler.compile(parse(source))
+    reads = {sig: frozenset(names) for sig, names in compiler.reads.items()}
+    return Compiled(source, fn, compiler.windows, reads)
 
 
 class _Compiler:
     def __init__(self, signals: set[str], windows: dict[str, int]) -> None:
         self.signals = signals
         self.windows = windows
+        self.reads: dict[str, set[str]] = {}
 
     def compile(self, e: Expr) -> Fn:  # noqa: PLR0911
         if isinstance(e, Literal):
@@ -161,6 +164,7 @@ class _Compiler:
                 sig_arg.pos,
             )
         label_sig = signal
+        self.reads.setdefault(signal, set()).add(e.name)
         if e.name == "last":
             self.windows.setdefault(signal, 0)
 
