@@ -118,6 +118,8 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "product_line": "空调",
         "text": "您好，这款变频空调现在下单可以享受以旧换新补贴，安装是免费的。",
         "msg_type": "text",
+        "unionid_ref": None,
+        "store_id": None,
     },
     "miniprogram.event": {
         "session_id": "sess-7f3a9c21",
@@ -128,6 +130,7 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "store_id": "SH0012",
         "amount": Decimal("3999.00"),
         "query": None,
+        "phone_ref": None,
     },
     "iot.telemetry": {
         "device_id": "DEV-AC-00017342",

@@ -103,6 +103,7 @@ def to_event(safe: Mapping[str, Any], *, source: str, ingested_at_ms: int) -> di
         raise RecordError("missing_event_id", "event_id (or seq) is required for idempotence")
     optional = {name: str(safe[name]) if safe.get(name) else None for name in _OPTIONAL}
     customer = safe.get("unionid") or safe.get("openid") or safe.get("phone")
+    phone = safe.get("phone") or None  # kept beside the union id: it links POS membership
     return {
         "event_id": derive_event_id(source, session, client_id),
         "source": source,
@@ -115,6 +116,7 @@ def to_event(safe: Mapping[str, Any], *, source: str, ingested_at_ms: int) -> di
             "action": action,
             "page": str(safe.get("page") or ""),
             "amount": _amount(safe.get("amount")),
+            "phone_ref": phone if phone != customer else None,
             **optional,
         },
     }
