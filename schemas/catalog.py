@@ -103,6 +103,8 @@ _SPECS: tuple[_Spec, ...] = (
         "events/procurement_plan.avsc",
         ("payload.plan_id",),
     ),
+    # Store tasks are keyed by the store whose staff act on them (the routing key).
+    _Spec("store.task", "tasks.store.v1", "events/store_task.avsc", ("payload.store_id",)),
     _Spec("alert", "alerts.{kind}.v1", "alert.avsc", ("entity_key",), enveloped=False),
     _Spec("dead_letter", "dlq.{topic}", "dead_letter.avsc", (), enveloped=False),
 )

@@ -33,6 +33,7 @@ _ENVELOPE_SOURCE = {
     "market.competitor_price": "price-monitor",
     "review": "reviews-api",
     "procurement_plan": "documents",
+    "store.task": "dealstream-tasks",
 }
 
 _CUSTOMER = "c1f0a6e2b3d44c5e8f9a0b1c2d3e4f50"  # an HMAC, never a raw phone or union id
@@ -179,6 +180,28 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "page": 1,
         "extraction": "text",
     },
+    "store.task": {
+        "task_id": "5d0c4f3e2b1a09f8e7d6c5b4a3928170",
+        "status": "OPEN",
+        "rule_id": "repeat_series_views",
+        "rule_version": 1,
+        "store_id": "SH001",
+        "region": "CN-EAST",
+        "subject": "series",
+        "series": "净水器",
+        "sku": "WP-200",
+        "views": 4,
+        "first_view_at": OCCURRED - timedelta(days=2),
+        "expires_at": OCCURRED + timedelta(days=14),
+        "stock_on_hand": 12,
+        "stock_scope": "STORE",
+        "preference_tags": ["净水器", "滤芯"],
+        "script": "您好，看到您最近多次浏览净水器，WP-200 门店现货 12 台，欢迎到店体验。",
+        "converted_at": None,
+        "conversion_store_id": None,
+        "conversion_amount": None,
+        "input_event_ids": ["0f4c2a9e8b7d6c5e4f3a2b1c0d9e8f7a"],
+    },
 }
 
 _NATURAL_KEY = {
@@ -192,6 +215,7 @@ _NATURAL_KEY = {
     "market.competitor_price": ("sku", "region", "competitor"),
     "review": ("platform", "review_id"),
     "procurement_plan": ("plan_id",),
+    "store.task": ("task_id", "status"),
 }
 
 _RECORDS: dict[str, dict[str, Any]] = {

@@ -381,6 +381,12 @@ _RULES: dict[str, list[Check]] = {
         non_negative("payload.quantity"),
         non_negative("payload.budget"),
     ],
+    "store.task": [
+        required("payload.task_id"),
+        required("payload.rule_id"),
+        non_negative("payload.views"),
+        non_negative("payload.conversion_amount"),
+    ],
     "alert": [
         required("alert_id"),
         required("kind"),

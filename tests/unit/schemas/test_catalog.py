@@ -15,6 +15,7 @@ TOPICS = {
     "iot.telemetry": "iot.telemetry.v1",
     "market.competitor_price": "market.competitor-prices.v1",
     "review": "reviews.posts.v1",
+    "store.task": "tasks.store.v1",
     "procurement_plan": "procurement.plans.v1",
 }
 ENVELOPE = ["event_id", "source", "event_type", "occurred_at", "ingested_at", "customer_ref"]
