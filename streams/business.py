@@ -351,8 +351,8 @@ class BusinessRulesPipeline:
                 ts = event_time_ms(record)
                 if ts is not None and (newest is None or ts > newest):
                     newest = ts
-                alerts = part.engine.process(record, now_ms=now_ms)
-                result.alerts.extend(_stamp(a, rules) for a in alerts)
+                for alert in part.engine.process(record, now_ms=now_ms):
+                    result.raised(_stamp(alert, rules), by=message)
         if newest is not None:
             watermark = newest - self._lateness_ms
             for part in self._parts.values():

@@ -75,7 +75,7 @@ class CompliancePipeline:
             payload = record["payload"]
             for violation in violations:
                 alert = violation.to_alert(record, raised_at=raised_at)
-                result.alerts.append(alert)
+                result.raised(alert, by=message)
                 rows.append(
                     (
                         alert["alert_id"], violation.rule_id, violation.rule_version,

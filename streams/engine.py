@@ -204,7 +204,7 @@ class Engine:
         started = time.perf_counter()
         result = pipeline.process(batch)
         self._dead_letters.publish(result.dead_letters)
-        self._alerts.publish(result.alerts)
+        self._alerts.publish(result.alerts, result.alert_sources)
         for table, rows in result.rows.items():
             self._add_rows(table, rows)
         metrics.observe_batch(pipeline.name, batch, result, time.perf_counter() - started)

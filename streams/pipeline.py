@@ -6,7 +6,7 @@ in-memory test runner and in benchmarks, and what lets the engine batch every si
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -25,11 +25,22 @@ class BatchResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     processed: int = 0
+    # alert_id → Kafka timestamp (ms) of the record that raised it, for the event → alert
+    # latency histogram; alerts raised by timers have no such record and are left out.
+    alert_sources: dict[str, int] = field(default_factory=dict)
+
+    def raised(self, alert: dict[str, Any], by: Message) -> None:
+        """Add an alert raised by the record ``by``."""
+        self.alerts.append(alert)
+        kind, ts = by.timestamp()
+        if kind and ts > 0:
+            self.alert_sources[alert["alert_id"]] = ts
 
     def extend(self, other: BatchResult) -> None:
         for table, rows in other.rows.items():
             self.rows.setdefault(table, []).extend(rows)
         self.alerts.extend(other.alerts)
+        self.alert_sources.update(other.alert_sources)
         self.dead_letters.extend(other.dead_letters)
         self.processed += other.processed
 
@@ -63,7 +74,9 @@ class RowSink(Protocol):
 
 
 class AlertSink(Protocol):
-    def publish(self, alerts: Sequence[dict[str, Any]]) -> int: ...
+    def publish(
+        self, alerts: Sequence[dict[str, Any]], sources: Mapping[str, int] | None = None
+    ) -> int: ...
 
 
 @dataclass(frozen=True)

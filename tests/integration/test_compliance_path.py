@@ -14,7 +14,7 @@ from dealstream.broker.settings import KafkaSettings
 from dealstream.connectors.output import EventWriter
 from dealstream.connectors.simulator.chats import chats
 from dealstream.schemas.codec import Decoder
-from tests.integration.observe import chdb_query
+from tests.integration.observe import chdb_query, wait_for_metric
 
 
 def read_alerts(kafka: KafkaSettings, at_least: int, timeout_s: float = 30) -> list[dict[str, Any]]:
@@ -60,7 +60,15 @@ def test_planted_violations_alert_exactly_once_each(
     assert 20 < len(planted) < 120
 
     chdb = tmp_path / "chdb"
-    worker_factory(kafka, chdb, f"it-{uuid.uuid4().hex[:6]}", "--idle-stop", "4").run()
+    worker = worker_factory(kafka, chdb, f"it-{uuid.uuid4().hex[:6]}", "--idle-stop", "4")
+    process = worker.start()
+    # Every alert raised by a record is timed from that record to the broker's acknowledgement.
+    timed = wait_for_metric(
+        worker.port, "dealstream_event_to_alert_seconds_count",
+        at_least=len(planted), kind="compliance",
+    )  # fmt: skip
+    assert process.wait(timeout=90) == 0
+    assert timed >= len(planted)
 
     alerts = read_alerts(kafka, at_least=len(planted))
     alerted = {alert["input_event_ids"][0] for alert in alerts}

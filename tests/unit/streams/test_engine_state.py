@@ -37,7 +37,7 @@ class NullSink:
 
 
 class NullAlerts:
-    def publish(self, alerts: Any) -> int:
+    def publish(self, alerts: Any, sources: Any = None) -> int:
         return 0
 
 
