@@ -489,10 +489,12 @@ def latency(
     return results
 
 
-def soak(
-    broker: KafkaSettings, events: list[Encoded], work: Path, rate: int, seconds: float
-) -> dict[str, Any]:
-    """Memory over a long paced run: RSS every 5 s; growth after the first fifth (warm-up)."""
+SOAK_CHUNK = 20_000
+
+
+def soak(broker: KafkaSettings, work: Path, rate: int, seconds: float) -> dict[str, Any]:
+    """Memory over a long paced run of fresh events (new ids, event time moving with the wall
+    clock): RSS every 5 s; growth after the first fifth (warm-up)."""
     kafka = broker.model_copy(update={"topic_prefix": f"benchsoak{uuid.uuid4().hex[:8]}."})
     topics = standard_topics(kafka)
     ensure_topics(kafka, topics)
@@ -504,8 +506,13 @@ def soak(
         t0 = time.monotonic()
         next_sample = t0
         i = 0
+        chunk: list[Encoded] = []
         while time.monotonic() - t0 < seconds:
-            base, key, value, headers, _ = events[i % len(events)]
+            if i % SOAK_CHUNK == 0:
+                # Fresh ids and event times each chunk: replaying the same events would keep
+                # event time still (no eviction) and measure duplicates, not a live stream.
+                chunk = make_events(SOAK_CHUNK, seed=1_000 + i // SOAK_CHUNK)
+            base, key, value, headers, _ = chunk[i % SOAK_CHUNK]
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -612,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
 
         soaked = None
         if args.soak_seconds:
-            soaked = soak(broker, events, work, args.soak_rate, args.soak_seconds)
+            soaked = soak(broker, work, args.soak_rate, args.soak_seconds)
             console.print(f"soak: { ({k: v for k, v in soaked.items() if k != 'series_mb'}) }")
         if statistics.fmean(sizes) < 250:
             notes.append(
