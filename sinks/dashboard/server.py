@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from aiohttp import web
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from dealstream.sinks.dashboard import queries
+from dealstream.sinks.dashboard import metrics, queries
 from dealstream.sinks.dashboard.settings import DashboardSettings
 
 STATIC = Path(__file__).with_name("static")
@@ -106,19 +107,25 @@ async def _run(app: web.Application, work: Callable[[Client], Any]) -> Any:
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer token on the API, security headers everywhere, errors as JSON."""
+    started = time.perf_counter()
     token = request.app[SETTINGS_KEY].token
     if request.path.startswith("/api/") and token is not None:
         sent = request.headers.get("Authorization", "")
         expected = f"Bearer {token.get_secret_value()}"
         if not hmac.compare_digest(sent.encode(), expected.encode()):
+            metrics.observe(request, 401, time.perf_counter() - started)
             return json_response({"error": "missing or wrong bearer token"}, status=401)
     try:
         response = await handler(request)
+    except web.HTTPException as exc:
+        metrics.observe(request, exc.status, time.perf_counter() - started)
+        raise
     except BadFilter as exc:
         response = json_response({"error": str(exc)}, status=400)
     except ClickHouseError as exc:
         first_line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "error"
         response = json_response({"error": f"ClickHouse: {first_line}"}, status=502)
+    metrics.observe(request, response.status, time.perf_counter() - started)
     response.headers.setdefault("Content-Security-Policy", _CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -167,6 +174,7 @@ def create_app(*, client: Client, settings: DashboardSettings) -> web.Applicatio
     for page in PAGES:
         app.router.add_get(f"/{page}", _page)
     app.router.add_get("/healthz", _health)
+    app.router.add_get("/metrics", metrics.serve)
     app.router.add_get("/api/options", _options)
     app.router.add_get("/api/forecast", _board(queries.forecast))
     app.router.add_get("/api/journey", _board(queries.journey))

@@ -14,6 +14,7 @@ import pytest
 import typer.main
 from aiohttp.test_utils import TestClient, TestServer
 from clickhouse_connect.driver.client import Client
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from dealstream.cli.main import app
@@ -155,3 +156,26 @@ def test_the_dashboard_command_is_registered() -> None:
     command: Any = typer.main.get_command(app)
     assert "dashboard" in command.commands
     assert Path(STATIC / "app.js").exists()
+
+
+def test_metrics_count_requests_by_route_template_not_by_path(client: Client) -> None:
+    answers = _call(
+        client,
+        DashboardSettings(),
+        ("/api/options", {}),
+        ("/api/forecast?from=yesterday", {}),
+        ("/no/such/page/1", {}),
+        ("/no/such/page/2", {}),
+        ("/metrics", {}),
+    )
+    assert [a[0] for a in answers] == [200, 400, 404, 404, 200]
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(answers[-1][2].decode())
+        for s in family.samples
+    }
+    count = "dealstream_dashboard_requests_total"
+    assert samples[(count, (("route", "/api/options"), ("status", "200")))] >= 1
+    assert samples[(count, (("route", "/api/forecast"), ("status", "400")))] >= 1
+    assert samples[(count, (("route", "unmatched"), ("status", "404")))] >= 2
+    assert not any("/no/such" in str(labels) for _, labels in samples)
