@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dealstream.connectors.sdk.errors import ConfigError
@@ -48,6 +48,12 @@ class PushSettings(SourceSettings):
     max_body_bytes: int = Field(1_048_576, gt=0)
     auth_token: SecretStr | None = None
     """When set, requests need ``Authorization: Bearer <token>``."""
+
+    @field_validator("auth_token")
+    @classmethod
+    def _empty_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty variable (compose's ``${VAR:-}``) means no token, not an empty one."""
+        return value if value is not None and value.get_secret_value() else None
 
 
 S = TypeVar("S", bound=BaseSettings)

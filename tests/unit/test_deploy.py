@@ -16,9 +16,11 @@ from pydantic_settings import BaseSettings
 from dealstream.broker.local.config import LocalBrokerSettings
 from dealstream.broker.settings import KafkaSettings
 from dealstream.cli.main import app
+from dealstream.connectors.erp_sql.connector import ErpSqlSettings
 from dealstream.connectors.pii import PiiSettings
 from dealstream.connectors.pos_file.connector import PosFileSettings
 from dealstream.connectors.pos_http.connector import PosHttpSettings
+from dealstream.connectors.sdk.settings import load_settings
 from dealstream.schemas.registry import SchemaRegistrySettings
 from dealstream.sinks.clickhouse import metrics as _sink_metrics  # noqa: F401 (registers)
 from dealstream.sinks.clickhouse.migrate import MIGRATIONS_DIR
@@ -210,3 +212,30 @@ def test_k8s_workers_scale_by_partitions_and_probe_the_worker_endpoints() -> Non
         assert (DEPLOY / "k8s" / resource).exists()
     ddl = (DEPLOY / "k8s" / "clickhouse-cluster.sql").read_text()
     assert "ReplicatedReplacingMergeTree" in ddl and "Distributed(" in ddl
+
+
+def test_compose_runs_connectors_from_real_config_files() -> None:
+    services = compose()["services"]
+    connectors = {n: s for n, s in services.items() if s.get("command", [None])[0] == "connectors"}
+    assert {"pos-http", "erp-sql"} <= set(connectors)
+    erp = connectors["erp-sql"]
+    mounted = {v.split(":")[1]: ROOT / v.split(":")[0] for v in erp["volumes"] if v[0] == "."}
+    config = Path(erp["command"][erp["command"].index("--config") + 1])
+    settings = load_settings(ErpSqlSettings, mounted[str(config)])
+    assert settings.streams == ["orders", "inventory"]
+
+
+def test_prometheus_scrapes_every_dealstream_process_that_serves_metrics() -> None:
+    scraped = {
+        target
+        for job in yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())[
+            "scrape_configs"
+        ]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    for name, service in compose()["services"].items():
+        if service.get("build") != "." or not service.get("ports"):
+            continue
+        container_port = str(service["ports"][0]).split(":")[-1]
+        assert f"{name}:{container_port}" in scraped, f"Prometheus does not scrape {name}"
