@@ -15,6 +15,7 @@ RULES_TOPIC = "config.rules.v1"
 FORECAST_STATE_TOPIC = "state.forecast.v1"
 RULES_STATE_TOPIC = "state.rules.v1"
 REP_FORECAST_STATE_TOPIC = "state.rep-forecast.v1"
+REVIEWS_STATE_TOPIC = "state.reviews.v1"
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 STATE_MAX_BYTES = 16 * 1024 * 1024
 """A key's state snapshot may outgrow Kafka's 1 MB default (long windows on busy keys)."""
@@ -80,6 +81,16 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
         TopicSpec(
             kafka.topic(REP_FORECAST_STATE_TOPIC),
             1,
+            kafka.topic_replication,
+            STATE_TOPIC_CONFIG,
+        )
+    )
+    # Review sentiment state (models per partition, negative runs per store): compacted,
+    # co-partitioned with reviews.posts.v1.
+    specs.append(
+        TopicSpec(
+            kafka.topic(REVIEWS_STATE_TOPIC),
+            kafka.topic_partitions,
             kafka.topic_replication,
             STATE_TOPIC_CONFIG,
         )

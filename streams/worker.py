@@ -37,6 +37,9 @@ from dealstream.streams.rep_forecast import CHANGELOG_TOPIC as REP_FORECAST_CHAN
 from dealstream.streams.rep_forecast import EVENT_TYPE as ERP_ORDER_EVENT_TYPE
 from dealstream.streams.rep_forecast import TOPIC as ERP_ORDER_TOPIC
 from dealstream.streams.rep_forecast import RepForecastPipeline, RepForecastSettings
+from dealstream.streams.reviews import CHANGELOG_TOPIC as REVIEWS_CHANGELOG
+from dealstream.streams.reviews import TOPIC as REVIEWS_TOPIC
+from dealstream.streams.reviews import ReviewSentimentPipeline, ReviewSettings
 from dealstream.streams.service import EngineService
 from dealstream.streams.settings import WorkerSettings
 
@@ -76,6 +79,15 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             records=pos_records,
         ),
     ]
+    pipelines.append(
+        ReviewSentimentPipeline(
+            state_reader=ChangelogReader(kafka),
+            topic=kafka.topic(REVIEWS_TOPIC),
+            changelog_topic=kafka.topic(REVIEWS_CHANGELOG),
+            settings=ReviewSettings(),
+            resolver=resolve,
+        )
+    )
     # Business rules read every event topic; the topics above dead-letter their own bad records.
     pipelines.append(
         BusinessRulesPipeline.from_settings(

@@ -132,3 +132,28 @@ REP_FORECAST_ACCURACY_COLUMNS: tuple[str, ...] = (
     "produced_at",
     "event_id",
 )
+
+REVIEW_SENTIMENT = "review_sentiment"
+REVIEW_SENTIMENT_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "platform",
+    "review_id",
+    "store_id",
+    "region",
+    "sku",
+    "product",
+    "rating",
+    "text",
+    "customer_ref",
+    "posted_at",
+    "score",
+    "label",
+    "learned",
+    "model_name",
+    "model_version",
+    "model_examples",
+    "scored_at",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+)
