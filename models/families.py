@@ -34,7 +34,9 @@ class ForecastModel(Protocol):
 
     n_seen: int
 
-    def learn_one(self, y: float, x: Features | None = None) -> None: ...
+    def learn_one(
+        self, y: float, x: Features | None = None, *, period: int | None = None
+    ) -> None: ...
 
     def forecast(self, horizons: Sequence[int]) -> dict[int, float]: ...
 
@@ -54,6 +56,7 @@ class BaseModel:
 
     def __init__(self) -> None:
         self.n_seen = 0
+        self.period: int | None = None  # index of the last period learned, when known
         self._history: deque[float] = deque(maxlen=max(self._season(), 1))
 
     def _season(self) -> int:
@@ -64,8 +67,12 @@ class BaseModel:
         names = inspect.signature(type(self)).parameters
         return {name: getattr(self, name) for name in names}
 
-    def learn_one(self, y: float, x: Features | None = None) -> None:
-        """Learn the actual of the next closed period (``x``: signals seen in it)."""
+    def learn_one(self, y: float, x: Features | None = None, *, period: int | None = None) -> None:
+        """Learn the actual of the next closed period (``x``: signals seen in it).
+
+        ``period`` is the period's index (``models.periods``), for calendar features.
+        """
+        self.period = period
         self._learn(float(y), x or {})
         self._history.append(float(y))
         self.n_seen += 1

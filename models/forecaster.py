@@ -117,6 +117,7 @@ class Forecaster:
         features: Mapping[str, float] | None = None,
         *,
         newest_ms: Mapping[str, int] | None = None,
+        period: int | None = None,
     ) -> list[Scored]:
         """Learn a closed period's actual; return the earlier forecasts it scores."""
         scored = []
@@ -126,7 +127,7 @@ class Forecaster:
                 point = pending.points[h]
                 scored.append(Scored(h, self.steps, point, actual))
                 self.residuals[h].append(abs(actual - point))
-        self.model.learn_one(actual, features)
+        self.model.learn_one(actual, features, period=period)
         for name, ms in (newest_ms or {}).items():
             self.freshness[name] = max(self.freshness.get(name, ms), ms)
         self.steps += 1

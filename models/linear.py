@@ -6,7 +6,9 @@ then, so no model ever needs future signal values. External signals (tender awar
 region, promotions, policy changes, IoT usage) enter as the per-period sums the caller passes
 to ``learn_one``, with ``signal_lags`` past periods each, so an effect that shows up weeks
 later is still a plain linear term. Calendar terms are Fourier pairs of the period position,
-whose unknown phase the regression absorbs.
+whose unknown phase the regression absorbs; with ``calendar`` ("day" or "week") they are the
+*target* period's own calendar instead (``models.calendar``: yearly position by date, quarter
+end, configured ``holidays``), known in advance and shared by every key.
 
 >>> m = LinearModel(horizons=(1, 2), n_lags=2, seasonality=4.0, fourier_terms=1, signal_lags=1)
 >>> for t in range(40):
@@ -26,7 +28,9 @@ from typing import Any
 
 from river import linear_model, optim, preprocessing
 
+from dealstream.models.calendar import Calendar
 from dealstream.models.families import BaseModel, Features, normalise
+from dealstream.models.periods import Granularity
 
 
 class LinearModel(BaseModel):
@@ -42,6 +46,8 @@ class LinearModel(BaseModel):
         signal_lags: int = 6,
         lr: float = 0.02,
         l2: float = 0.0,
+        calendar: str = "",
+        holidays: tuple[str, ...] = (),
     ) -> None:
         if not horizons or min(horizons) < 1:
             raise ValueError("horizons must be a non-empty tuple of integers >= 1")
@@ -52,6 +58,12 @@ class LinearModel(BaseModel):
         self.signal_lags = signal_lags
         self.lr = lr
         self.l2 = l2
+        if calendar not in ("", "day", "week"):
+            raise ValueError(f"calendar must be '', 'day' or 'week', not {calendar!r}")
+        self.calendar = calendar
+        self.holidays = tuple(holidays)
+        grain: Granularity | None = "day" if calendar == "day" else "week" if calendar else None
+        self._calendar = Calendar(grain, self.holidays) if grain else None
         super().__init__()
         self._ys: deque[float] = deque(maxlen=max(n_lags, round(seasonality)) + 1)
         self._signals: deque[dict[str, float]] = deque(maxlen=signal_lags + 1)
@@ -91,10 +103,14 @@ class LinearModel(BaseModel):
         back = m - horizon + 1  # the same period one season before the target
         if m > 1 and 1 <= back < len(ys) + 1:
             x["lag_season"] = ys[-back]
-        for k in range(1, self.fourier_terms + 1):
-            angle = 2.0 * math.pi * k * (t + horizon) / self.seasonality
-            x[f"cal_sin{k}"] = math.sin(angle)
-            x[f"cal_cos{k}"] = math.cos(angle)
+        period = getattr(self, "period", None)
+        if self._calendar is not None and period is not None:
+            x.update(self._calendar.features(period + horizon, fourier_terms=self.fourier_terms))
+        else:
+            for k in range(1, self.fourier_terms + 1):
+                angle = 2.0 * math.pi * k * (t + horizon) / self.seasonality
+                x[f"cal_sin{k}"] = math.sin(angle)
+                x[f"cal_cos{k}"] = math.cos(angle)
         for name in sorted(self._signal_names):
             for lag in range(self.signal_lags + 1):
                 past = self._signals[-1 - lag] if len(self._signals) > lag else {}

@@ -13,12 +13,26 @@ error names what to fix instead of failing deep inside River.
 ('2', 'naive')
 >>> reg.build("hospital").params()["seasonality"]
 52
+
+Which key family a key belongs to is configuration too: ordered rules of glob patterns over
+the key's fields (first match wins, else ``default``), e.g. by product line or region.
+
+>>> routing = ModelRouting.from_config({
+...     "models": {"default": {"family": "seasonal_naive"},
+...                "hospital": {"family": "holt_winters", "params": {"seasonality": 4}}},
+...     "families": [{"family": "hospital", "match": {"product_line": "HOSP-*"}}],
+... })
+>>> routing.family_of({"product_line": "HOSP-BED", "region": "CN-EAST"})
+'hospital'
+>>> routing.spec_for({"product_line": "AC"}).family
+'seasonal_naive'
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from dealstream.models.families import (
@@ -101,6 +115,15 @@ class ModelRegistry:
             specs[key_family].build()  # fail fast on bad parameters
         return cls(specs, default)
 
+    @property
+    def default(self) -> str:
+        return self._default
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The key families with a spec of their own."""
+        return tuple(self._specs)
+
     def spec_for(self, key_family: str) -> ModelSpec:
         """The spec configured for ``key_family``, else the default."""
         return self._specs.get(key_family, self._specs[self._default])
@@ -108,6 +131,59 @@ class ModelRegistry:
     def build(self, key_family: str) -> BaseModel:
         """A fresh model for a new key of ``key_family``."""
         return self.spec_for(key_family).build()
+
+
+@dataclass(frozen=True)
+class FamilyRule:
+    """Keys whose fields match every glob pattern of ``match`` belong to ``family``."""
+
+    family: str
+    match: Mapping[str, str]
+
+    def matches(self, fields: Mapping[str, str]) -> bool:
+        return all(fnmatchcase(str(fields.get(k, "")), v) for k, v in self.match.items())
+
+
+class ModelRouting:
+    """Key fields → key family (first matching rule, else the default) → model spec."""
+
+    def __init__(self, registry: ModelRegistry, rules: Sequence[FamilyRule] = ()) -> None:
+        self.registry = registry
+        self.rules = tuple(rules)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ModelRouting:
+        """Build from ``{models: {family: spec}, families: [{family, match}]}``."""
+        unknown = set(config) - {"models", "families"}
+        if unknown or "models" not in config:
+            raise ModelConfigError(
+                f"model routing needs 'models' and allows 'families' (got {sorted(config)})"
+            )
+        registry = ModelRegistry.from_config(config["models"])
+        rules = []
+        for n, entry in enumerate(config.get("families") or []):
+            family, match = entry.get("family"), entry.get("match")
+            if set(entry) != {"family", "match"} or not isinstance(match, Mapping) or not match:
+                raise ModelConfigError(
+                    f"families[{n}]: needs exactly 'family' and a non-empty 'match' mapping"
+                )
+            if family not in registry.families:
+                raise ModelConfigError(
+                    f"families[{n}]: no model configured for key family {family!r}; "
+                    f"add it under 'models' (have {sorted(registry.families)})"
+                )
+            rules.append(FamilyRule(str(family), {str(k): str(v) for k, v in match.items()}))
+        return cls(registry, rules)
+
+    def family_of(self, fields: Mapping[str, str]) -> str:
+        """The key family of a key with these fields (product_line, region, ...)."""
+        for rule in self.rules:
+            if rule.matches(fields):
+                return rule.family
+        return self.registry.default
+
+    def spec_for(self, fields: Mapping[str, str]) -> ModelSpec:
+        return self.registry.spec_for(self.family_of(fields))
 
 
 def default_specs(horizons: tuple[int, ...] = (1, 4, 13), season: int = 52) -> list[ModelSpec]:

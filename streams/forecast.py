@@ -1,14 +1,22 @@
-"""Online demand forecasts per SKU|region from POS sales, with state restored from a changelog.
+"""Online demand forecasts per key (SKU|region by default) from POS sales and external signals.
 
 Reads the same topic as the POS storage pipeline (the engine fans the batch out), so bad records
-are dead-lettered there and only counted here. Each key keeps one ``models.state.KeyState``; a
-forecast is emitted only when a period closes (one row per key, closed period and horizon), and
-scored forecasts go to ``forecast_accuracy``.
+are dead-lettered there and only counted here. Each key keeps one ``models.state.KeyState``
+built from the model spec of its key family (``ForecastSettings.routing``); a forecast is
+emitted only when a period closes (one row per key, closed period and horizon, carrying model
+name, version and family), and scored forecasts go to ``forecast_accuracy``.
+
+Features: the POS line's discount (promotions, per key), the region's signals from the signal
+topics (tender awards and budgets, procurement plans, IoT usage; read in full by every worker,
+see ``streams/forecast_signals.py``) looked up when a period closes, and the calendar of the
+target period (linear model). Freshness (newest input time per signal) travels with each row.
 
 Exactly-once state on an at-least-once log: a key's changelog entry carries the offset of the
 last input it applied, and replayed inputs at or below it are skipped. The rows emitted since
 the key's previous snapshot travel in the same entry and are re-emitted when such a skip shows
 that a crash may have lost them (the tables are ReplacingMergeTree, so a duplicate collapses).
+The signal board and feed positions are saved at the same checkpoints (one reserved key per
+changelog partition).
 """
 
 from __future__ import annotations
@@ -16,37 +24,55 @@ from __future__ import annotations
 import logging
 import pickle
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from confluent_kafka import Message
 from prometheus_client import Counter, Gauge
-from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dealstream.broker.settings import KafkaSettings
 from dealstream.broker.standard_topics import FORECAST_STATE_TOPIC
 from dealstream.models import snapshot
 from dealstream.models.accuracy import AccuracyStats
-from dealstream.models.forecaster import Forecast, ForecasterConfig
-from dealstream.models.periods import Granularity, period_start_ms
-from dealstream.models.registry import ModelConfigError, ModelSpec, default_specs
+from dealstream.models.forecaster import Forecast
+from dealstream.models.periods import period_start_ms
+from dealstream.models.signals import CALENDAR, PROMO_DISCOUNT, SignalBoard
 from dealstream.models.state import KeyState, Step
 from dealstream.schemas.codec import SchemaResolver
 from dealstream.sinks.clickhouse import tables
 from dealstream.streams.changelog import StateReader
 from dealstream.streams.decoding import RecordReader
+from dealstream.streams.forecast_settings import ForecastSettings
+from dealstream.streams.forecast_signals import (
+    STATE_KEY,
+    KafkaSignalFeed,
+    NoSignals,
+    SignalFeed,
+    SignalReader,
+    SignalState,
+    decode_state,
+    encode_state,
+)
 from dealstream.streams.pipeline import BatchResult, Row, StateRecord, TableSpec
 from dealstream.streams.state_signing import SignatureError, StateSettings, StateSigner
+
+__all__ = ["CHANGELOG_TOPIC", "ForecastPipeline", "ForecastSettings", "decode_entry"]
 
 log = logging.getLogger(__name__)
 
 TOPIC = "pos.transactions.v1"
 CHANGELOG_TOPIC = FORECAST_STATE_TOPIC  # compacted, co-partitioned with TOPIC
 EVENT_TYPE = "pos.transaction"
-FORECASTS = TableSpec(tables.FORECASTS, tables.FORECASTS_COLUMNS)
-FORECAST_ACCURACY = TableSpec(tables.FORECAST_ACCURACY, tables.FORECAST_ACCURACY_COLUMNS)
+# Columns added by migration 0010 (tables.py lists those of 0004).
+FORECASTS = TableSpec(
+    tables.FORECASTS,
+    (*tables.FORECASTS_COLUMNS, "key_family", "model_family", "grain", "signal_freshness"),
+)
+FORECAST_ACCURACY = TableSpec(
+    tables.FORECAST_ACCURACY, (*tables.FORECAST_ACCURACY_COLUMNS, "key_family", "model_family")
+)
 
 SKIPPED = Counter(
     "dealstream_forecast_skipped_total",
@@ -69,49 +95,16 @@ MAPE = Gauge(
     "Mean absolute percentage error of scored forecasts (non-zero actuals only)",
     ["family", "horizon"],
 )
-
-
-class ForecastSettings(BaseSettings):
-    """Which model every key gets and how periods are cut (``DEALSTREAM_FORECAST_*``)."""
-
-    model_config = SettingsConfigDict(env_prefix="DEALSTREAM_FORECAST_", extra="forbid")
-
-    granularity: Granularity = "week"
-    horizons: tuple[int, ...] = (1, 4, 13)
-    family: str = "holt_winters"
-    season: int = 52
-    model_name: str = ""
-    model_version: str = "1"
-    min_history: int = 8
-    level: float = 0.8
-    max_relative_width: float = 1.0
-    residual_window: int = 52
-    allowed_lateness: int = 2
-    grace_ms: int = 0
-
-    @field_validator("horizons")
-    @classmethod
-    def _sorted(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(sorted(set(value)))
-
-    def spec(self) -> ModelSpec:
-        """The configured family with the default parameters for these horizons and season."""
-        for spec in default_specs(self.horizons, self.season):
-            if spec.family == self.family:
-                name = self.model_name or spec.name
-                return ModelSpec(spec.family, name, self.model_version, spec.params)
-        raise ModelConfigError(
-            f"DEALSTREAM_FORECAST_FAMILY={self.family!r} is not a known model family"
-        )
-
-    def forecaster_config(self) -> ForecasterConfig:
-        return ForecasterConfig(
-            horizons=self.horizons,
-            level=self.level,
-            min_history=self.min_history,
-            max_relative_width=self.max_relative_width,
-            residual_window=self.residual_window,
-        )
+MAE = Gauge(
+    "dealstream_forecast_mae",
+    "Mean absolute error of scored forecasts, in units",
+    ["family", "horizon"],
+)
+BIAS = Gauge(
+    "dealstream_forecast_bias",
+    "Mean (forecast - actual) of scored forecasts; positive = over-forecast",
+    ["family", "horizon"],
+)
 
 
 # -- changelog entries: envelope version, last applied offset, KeyState blob, unsaved rows ------
@@ -148,7 +141,7 @@ class _Key:
 
 
 class ForecastPipeline:
-    """POS sales → per-key periods → forecasts and accuracy rows (see the module docstring)."""
+    """POS sales + signals → per-key periods → forecasts and accuracy rows (module docstring)."""
 
     name = "forecast"
     tables: tuple[TableSpec, ...] = (FORECASTS, FORECAST_ACCURACY)
@@ -163,22 +156,60 @@ class ForecastPipeline:
         resolver: SchemaResolver | None = None,
         records: RecordReader | None = None,
         signer: StateSigner | None = None,
+        signal_feed: SignalFeed | None = None,
+        signal_topics: Sequence[str] = (),
+        topic_prefix: str = "",
     ) -> None:
         self.topics: tuple[str, ...] = (topic,)
         self.changelog_topic = changelog_topic
         self.settings = settings or ForecastSettings()
-        self._spec = self.settings.spec()
+        self._routing = self.settings.routing()
         self._config = self.settings.forecaster_config()
         self._reader = state_reader
         # Shared with the POS storage pipeline in the worker: each batch is decoded once.
         self._records = records or RecordReader(EVENT_TYPE, resolver=resolver)
         self._keys: dict[str, _Key] = {}
         self._signer = signer or StateSigner(StateSettings().key)
-        self._errors: dict[int, AccuracyStats] = {}  # per horizon, for the gauges
+        self._errors: dict[tuple[str, int], AccuracyStats] = {}  # per family and horizon
+        self._feed: SignalFeed = signal_feed or NoSignals()
+        self._signal_reader = SignalReader(
+            signal_topics,
+            usage_metrics=self.settings.usage_metrics,
+            resolver=resolver,
+            topic_prefix=topic_prefix,
+            region_aliases=self.settings.region_aliases,
+        )
+        board = SignalBoard(self.settings.granularity, self.settings.signal_keep_periods)
+        self._signals = SignalState(board)
+        self._owned: set[int] = set()
+
+    @classmethod
+    def from_settings(
+        cls,
+        kafka: KafkaSettings,
+        settings: ForecastSettings,
+        *,
+        state_reader: StateReader,
+        records: RecordReader | None = None,
+        resolver: SchemaResolver | None = None,
+    ) -> ForecastPipeline:
+        """The worker's pipeline: prefixed topics and a Kafka feed of every signal topic."""
+        signal_topics = [kafka.topic(t) for t in settings.signal_topics]
+        return cls(
+            state_reader=state_reader,
+            topic=kafka.topic(settings.topic),
+            changelog_topic=kafka.topic(CHANGELOG_TOPIC),
+            settings=settings,
+            records=records,
+            resolver=resolver,
+            signal_feed=KafkaSignalFeed(kafka, signal_topics) if signal_topics else None,
+            signal_topics=signal_topics,
+            topic_prefix=kafka.topic_prefix,
+        )
 
     # -- state hooks -------------------------------------------------------------------------
     def snapshot(self) -> list[StateRecord]:
-        """Changelog records for the keys changed since the last snapshot."""
+        """Changelog records for the keys (and signals) changed since the last snapshot."""
         entries = self._keys
         blobs = snapshot.checkpoint({k: entry.state for k, entry in entries.items()})
         out = []
@@ -187,32 +218,48 @@ class ForecastPipeline:
             value = self._signer.sign(encode_entry(entry.offset, blob, entry.unsaved))
             entry.unsaved = []
             out.append(StateRecord(self.changelog_topic, entry.partition, key.encode(), value))
+        if self._signals.dirty and self._owned:
+            value = self._signer.sign(encode_state(self._signals))
+            self._signals.dirty = False
+            for partition in sorted(self._owned):
+                out.append(StateRecord(self.changelog_topic, partition, STATE_KEY, value))
         return out
 
     def assigned(self, partitions: Sequence[tuple[str, int]]) -> None:
         """Restore the keys of newly assigned partitions from their changelog partitions."""
         numbers = sorted({p for _, p in partitions})
+        self._owned.update(numbers)
         restored = self._reader.read(self.changelog_topic, numbers)
+        copies: list[SignalState] = []
         for partition, values in restored.items():
             for raw_key, value in values.items():
-                key = raw_key.decode()
                 try:
-                    offset, state, rows = decode_entry(self._signer.verify(value))
+                    verified = self._signer.verify(value)
                 except SignatureError:
                     # Never unpickle what we did not write; the key starts over instead.
                     SKIPPED.labels("bad_state_signature").inc()
-                    log.error("forecast state of %s has a bad signature: ignored", key)
+                    log.error("forecast state of %r has a bad signature: ignored", raw_key)
                     continue
-                self._keys[key] = _Key(state, partition, offset, restored=rows)
+                if raw_key == STATE_KEY:
+                    copies.append(decode_state(verified))
+                    continue
+                offset, state, rows = decode_entry(verified)
+                self._check_model(state)
+                self._keys[raw_key.decode()] = _Key(state, partition, offset, restored=rows)
+        if copies and not self._signals.progress and not self._signals.dirty:
+            self._signals = max(copies, key=lambda c: c.progress)
+            self._feed.seek(self._signals.positions)
         log.info(
-            "forecast state restored for partitions %s: %d keys",
+            "forecast state restored for partitions %s: %d keys, signals %s",
             numbers,
-            sum(len(v) for v in restored.values()),
+            sum(len(v) for v in restored.values()) - len(copies),
+            "restored" if copies else "none saved",
         )
 
     def revoked(self, partitions: Sequence[tuple[str, int]]) -> None:
         """Drop the keys of partitions that are no longer ours (their state is in the log)."""
         gone = {p for _, p in partitions}
+        self._owned -= gone
         self._keys = {k: e for k, e in self._keys.items() if e.partition not in gone}
 
     @property
@@ -220,21 +267,41 @@ class ForecastPipeline:
         """The live state per key (read-only use: tests and diagnostics)."""
         return {k: e.state for k, e in self._keys.items()}
 
+    @property
+    def signals(self) -> SignalState:
+        """The signal board and feed positions (read-only use: tests and diagnostics)."""
+        return self._signals
+
+    def _check_model(self, state: KeyState) -> None:
+        """A key whose family's spec changed name or version starts that model over."""
+        spec = self._routing.registry.spec_for(state.family or self._routing.registry.default)
+        f = state.forecaster
+        if (f.model_name, f.model_version) != (spec.name, spec.version):
+            log.info("forecast key %s: model %s v%s replaces %s v%s", state.key, spec.name,
+                     spec.version, f.model_name, f.model_version)  # fmt: skip
+            state.rebuild(spec, self._config)
+
     # -- processing --------------------------------------------------------------------------
     def process(self, messages: Sequence[Message]) -> BatchResult:
         out: dict[str, list[Row]] = {FORECASTS.name: [], FORECAST_ACCURACY.name: []}
         processed = 0
+        signals = self._feed.poll()
+        if signals:
+            self._signal_reader.apply(signals, self._signals)
         checked = self._records.read(messages)
         for rejected in checked.rejected:  # pos-transactions dead-letters them
             SKIPPED.labels(f"{rejected.stage.lower()}:{rejected.code}").inc()
+        board = self._signals.board
+        key_fields, promotions = self.settings.key_fields, self.settings.promotions
         for message, record in checked.records:
             p = record["payload"]
-            key = f"{p['sku']}|{p['region']}"
+            key = "|".join(str(p[f]) for f in key_fields)
             partition = cast(int, message.partition())
             offset = cast(int, message.offset())
+            self._owned.add(partition)
             entry = self._keys.get(key)
             if entry is None:
-                entry = self._keys[key] = _Key(self._new_state(key), partition)
+                entry = self._keys[key] = _Key(self._new_state(key, p), partition)
             if offset <= entry.offset and partition == entry.partition:
                 SKIPPED.labels("already_applied").inc()
                 if entry.restored:  # a crash may have lost these rows: write them again
@@ -245,7 +312,18 @@ class ForecastPipeline:
             entry.restored = []
             entry.partition, entry.offset = partition, offset
             occurred_ms = _ms(record["occurred_at"])
-            step = entry.state.add(occurred_ms, float(p["quantity"]))
+            region = p["region"]
+            if board.stores.get(p["store_id"]) != region:
+                board.learn_store(p["store_id"], region)
+                self._signals.dirty = True
+            board.advance(occurred_ms)
+            discount = float(p["discount"]) if promotions else 0.0
+            step = entry.state.add(
+                occurred_ms,
+                float(p["quantity"]),
+                {PROMO_DISCOUNT: discount} if discount > 0 else None,
+                external=_RegionLookup(board, region, self._uses_calendar(entry.state)),
+            )
             processed += 1
             if step.closed or step.too_late or step.revised:
                 rows = self._rows(entry.state, step, record, partition, offset)
@@ -254,16 +332,22 @@ class ForecastPipeline:
                     out[table].append(row)
         return BatchResult(rows=out, processed=processed)
 
-    def _new_state(self, key: str) -> KeyState:
+    def _new_state(self, key: str, payload: Mapping[str, Any]) -> KeyState:
         s = self.settings
+        fields = {f: str(payload[f]) for f in ("sku", "region", "product_line", "store_id")}
+        family = self._routing.family_of(fields)
         return KeyState.new(
             key,
-            self._spec,
+            self._routing.registry.spec_for(family),
             self._config,
             granularity=s.granularity,
             allowed_lateness=s.allowed_lateness,
             grace_ms=s.grace_ms,
+            family=family,
         )
+
+    def _uses_calendar(self, state: KeyState) -> bool:
+        return bool(self._routing.registry.spec_for(state.family).params.get("calendar"))
 
     def _rows(
         self, state: KeyState, step: Step, record: dict[str, Any], partition: int, offset: int
@@ -278,10 +362,14 @@ class ForecastPipeline:
         event_id = record["event_id"]
         p = record["payload"]
         key = state.key
+        sku = p["sku"] if "sku" in self.settings.key_fields else ""
         fc = step.forecast
         assert fc is not None  # a closed period always forecasts again
         origin = step.closed[-1]
         fresh = _dt(max(fc.freshness.values(), default=_ms(record["occurred_at"])))
+        signal_fresh = {name: _dt(ms) for name, ms in fc.freshness.items()}
+        spec = self._routing.registry.spec_for(state.family)
+        family, grain = state.family or self._routing.registry.default, self.settings.grain
         rows: TableRows = []
         for h in self.settings.horizons:
             lower, upper = fc.intervals[h]
@@ -289,17 +377,18 @@ class ForecastPipeline:
                 (
                     FORECASTS.name,
                     (
-                        key, p["sku"], p["region"], origin.label,
+                        key, sku, p["region"], origin.label,
                         _dt(period_start_ms(origin.index, g)), h,
                         _dt(period_start_ms(origin.index + h, g)), fc.points[h], lower, upper,
                         fc.level, fc.status, _factors(fc), fc.model_name, fc.model_version,
                         fc.periods_seen, fresh, produced_at, event_id, partition, offset,
+                        family, spec.family, grain, signal_fresh,
                     ),
                 )
             )  # fmt: skip
         first_step = state.forecaster.steps - len(step.closed)
         for s in step.scored:
-            self._observe_error(s.horizon, s.forecast, s.actual)
+            self._observe_error(spec.family, s.horizon, s.forecast, s.actual)
             period = step.closed[s.step - first_step]
             rows.append(
                 (
@@ -308,20 +397,37 @@ class ForecastPipeline:
                         key, p["region"], s.horizon, period.label,
                         _dt(period_start_ms(period.index, g)), s.forecast, s.actual,
                         abs(s.forecast - s.actual), fc.model_name, fc.model_version,
-                        produced_at, event_id,
+                        produced_at, event_id, family, spec.family,
                     ),
                 )
             )  # fmt: skip
         return rows
 
-    def _observe_error(self, horizon: int, forecast: float, actual: float) -> None:
-        stats = self._errors.setdefault(horizon, AccuracyStats())
+    def _observe_error(self, family: str, horizon: int, forecast: float, actual: float) -> None:
+        stats = self._errors.setdefault((family, horizon), AccuracyStats())
         stats.update(forecast, actual)
-        labels = (self._spec.family, str(horizon))
+        labels = (family, str(horizon))
+        MAE.labels(*labels).set(stats.mae)
+        BIAS.labels(*labels).set(stats.bias)
         if stats.abs_actual:
             WAPE.labels(*labels).set(stats.wape)
         if stats.n_ape:
             MAPE.labels(*labels).set(stats.mape)
+
+
+class _RegionLookup:
+    """The region's signals of a closing period, plus calendar freshness when it is used."""
+
+    __slots__ = ("board", "calendar", "region")
+
+    def __init__(self, board: SignalBoard, region: str, calendar: bool) -> None:
+        self.board, self.region, self.calendar = board, region, calendar
+
+    def __call__(self, index: int) -> tuple[Mapping[str, float], Mapping[str, int]]:
+        values, newest = self.board.lookup(self.region, index)
+        if self.calendar:
+            newest[CALENDAR] = period_start_ms(index, self.board.granularity)
+        return values, newest
 
 
 def _factors(fc: Forecast) -> dict[str, float]:

@@ -26,7 +26,6 @@ from dealstream.streams.compliance import CompliancePipeline, ComplianceSettings
 from dealstream.streams.dead_letter_archive import DeadLetterArchivePipeline, dead_letter_topics
 from dealstream.streams.decoding import RecordReader
 from dealstream.streams.engine import Engine
-from dealstream.streams.forecast import CHANGELOG_TOPIC as FORECAST_CHANGELOG
 from dealstream.streams.forecast import ForecastPipeline, ForecastSettings
 from dealstream.streams.logs import LogFormat, configure_json
 from dealstream.streams.pipeline import Pipeline
@@ -71,12 +70,13 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             ComplianceSettings().load(), topic=kafka.topic(COMPLIANCE_TOPIC), resolver=resolve
         ),
         DeadLetterArchivePipeline(dead_letter_topics(kafka.topic_prefix), resolver=resolve),
-        ForecastPipeline(
+        # Every worker also reads all of the region signal topics (streams/forecast_signals.py).
+        ForecastPipeline.from_settings(
+            kafka,
+            ForecastSettings(),
             state_reader=ChangelogReader(kafka),
-            topic=kafka.topic(POS_TOPIC),
-            changelog_topic=kafka.topic(FORECAST_CHANGELOG),
-            settings=ForecastSettings(),
             records=pos_records,
+            resolver=resolve,
         ),
     ]
     pipelines.append(

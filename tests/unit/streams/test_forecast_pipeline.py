@@ -26,6 +26,7 @@ from dealstream.streams.forecast import (
     ForecastSettings,
     decode_entry,
 )
+from dealstream.streams.forecast_signals import STATE_KEY
 from dealstream.streams.pipeline import Row, StateRecord
 from dealstream.streams.state_signing import StateSettings, StateSigner
 
@@ -210,8 +211,11 @@ def test_crash_after_state_was_written_replays_without_double_counting() -> None
 def test_changelog_records_follow_the_input_partition_and_revoke_drops_keys() -> None:
     pipeline = ForecastPipeline(state_reader=DictChangelog(), settings=settings())
     run(pipeline, [sales(3)])
-    records = pipeline.snapshot()
+    snapshot = pipeline.snapshot()
+    records = [r for r in snapshot if r.key != STATE_KEY]
     assert {(r.key, r.partition) for r in records} == {(f"{s}|{r}".encode(), p) for s, r, p in KEYS}
+    # the signal state (here: the stores seen) goes to every partition the worker owns
+    assert {r.partition for r in snapshot if r.key == STATE_KEY} == {0, 1}
     assert all(r.topic == CHANGELOG_TOPIC and r.value for r in records)
     signer = StateSigner(StateSettings().key)
     offset, state, _ = decode_entry(signer.verify(records[0].value or b""))
