@@ -108,11 +108,11 @@ def load_rules(text: str) -> tuple[BusinessRule, ...]:
     return tuple(rules)
 
 
-def _expr(node: Node, signals: set[str]) -> Compiled:
+def _expr(node: Node, signals: set[str], *, condition: bool = False) -> Compiled:
     """Compile a YAML scalar as an expression, placing any error at its line and column."""
     source = node.scalar_text()
     try:
-        return compile_expr(source, signals)
+        return compile_expr(source, signals, condition=condition)
     except ExprError as exc:
         line, col = node.expression_position(exc.offset)
         raise RuleError(f"in {node.name!r}: {exc.detail}", line=line, column=col) from None
@@ -144,7 +144,7 @@ def _rule(node: Node) -> BusinessRule:
                 Recorder(
                     signal,
                     _expr(spec.req("value"), set()),
-                    _expr(cond, signals) if cond is not None else None,
+                    _expr(cond, signals, condition=True) if cond is not None else None,
                 )
             )
         record[event_type] = tuple(recs)
@@ -154,7 +154,7 @@ def _rule(node: Node) -> BusinessRule:
         _expr(k, set()) for k in (key_node.items() if not key_node.is_scalar else [key_node])
     )
     when_node = node.get("when")
-    when = _expr(when_node, signals) if when_node is not None else None
+    when = _expr(when_node, signals, condition=True) if when_node is not None else None
     absence = _absence(node.get("absence"), signals)
     sequence = _sequence(node.get("sequence"), signals)
     if when is None and absence is None and sequence is None:

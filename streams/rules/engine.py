@@ -252,8 +252,11 @@ def _plain(value: Value) -> Value:
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+_NO_STATE = SeriesStore()  # key expressions read the event only
+
+
 def _entity_key(rule: BusinessRule, event: Mapping[str, Any]) -> str | None:
-    scope = Scope(event, {}, SeriesStore(), "", 0)
+    scope = Scope(event, {}, _NO_STATE, "", 0)
     parts = []
     for k in rule.key:
         v = k.fn(scope)

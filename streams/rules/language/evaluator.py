@@ -70,7 +70,12 @@ class Compiled:
     reads: dict[str, frozenset[str]] = field(default_factory=dict)  # signal → functions reading it
 
 
+_NUMBER = frozenset({int, float})
+
+
 def _num(v: Any) -> float | int | None:
+    if type(v) in _NUMBER:
+        return v  # type: ignore[no-any-return]
     if isinstance(v, bool) or v is None:
         return None
     if isinstance(v, int | float):
@@ -90,21 +95,36 @@ SCALAR_FUNCTIONS: dict[str, tuple[int, int]] = {
 ALLOWED = sorted({*WINDOW_FUNCTIONS, *SCALAR_FUNCTIONS, "last"})
 
 
-def compile_expr(source: str, signals: set[str]) -> Compiled:
-    """Parse, check and compile; ``signals`` are the names the rule records (its state)."""
-    compiler = _Compiler(signals, {})
+def compile_expr(source: str, signals: set[str], *, condition: bool = False) -> Compiled:
+    """Parse, check and compile; ``signals`` are the names the rule records (its state).
+
+    A ``condition`` is only ever asked "is it exactly true?": its top-level ``and``/``or``
+    chain then stops at the first operand that settles that question (``null and x`` need not
+    look at ``x``), which skips window lookups on keys that lack the first operand's signal.
+
+    >>> calls = compile_expr('last("t") > 45 and max_over("p", "7d") > 5', {"t", "p"},
+    ...                      condition=True)
+    >>> from dealstream.streams.rules.state import SeriesStore
+    >>> scope = Scope({}, {}, SeriesStore(), "k", now_ms=0)
+    >>> calls.fn(scope), scope.notes  # last("t") is null: max_over is never evaluated
+    (False, {})
+    """
+    compiler = _Compiler(signals, {}, condition=condition)
     fn = compiler.compile(parse(source))
     reads = {sig: frozenset(names) for sig, names in compiler.reads.items()}
     return Compiled(source, fn, compiler.windows, reads)
 
 
 class _Compiler:
-    def __init__(self, signals: set[str], windows: dict[str, int]) -> None:
+    def __init__(self, signals: set[str], windows: dict[str, int], *, condition: bool) -> None:
         self.signals = signals
         self.windows = windows
+        self.truth = condition  # compiling the top-level and/or chain of a condition
         self.reads: dict[str, set[str]] = {}
 
     def compile(self, e: Expr) -> Fn:  # noqa: PLR0911
+        if not isinstance(e, Binary):
+            self.truth = False  # below anything but and/or, three-valued logic applies
         if isinstance(e, Literal):
             value = e.value
             return lambda s: value
@@ -123,7 +143,16 @@ class _Compiler:
         return self.call(e)
 
     def binary(self, e: Binary) -> Fn:
-        left, right = self.compile(e.left), self.compile(e.right)
+        truth = self.truth and e.op in ("and", "or")
+        self.truth = truth  # operands of a truth-only and/or are truth-only too
+        left = self.compile(e.left)
+        self.truth = truth
+        right = self.compile(e.right)
+        self.truth = truth
+        if truth and e.op == "and":
+            return lambda s: left(s) is True and right(s) is True
+        if truth:
+            return lambda s: left(s) is True or right(s) is True
         if e.op == "and":
             return lambda s: _and(left, right, s)
         if e.op == "or":
@@ -221,8 +250,30 @@ def _window_function(name: str, signal: str, window: int, label: str) -> Fn:
     return over
 
 
+_PLAIN = frozenset({str, int, float, bool, list, type(None)})
+
+
+def _value(cur: Any) -> Any:
+    """A field's value as the language sees it: plain values, Decimal as float, else null."""
+    if type(cur) in _PLAIN:
+        return cur
+    if isinstance(cur, Decimal):
+        return float(cur)
+    return cur if isinstance(cur, str | int | float | bool | list) else None
+
+
 def _field(path: tuple[str, ...]) -> Fn:
     root, rest = path[0], path[1:]
+    if root == "payload" and len(rest) == 1:  # the common case, one dict lookup deep
+        name = rest[0]
+
+        def read_payload(s: Scope) -> Any:
+            payload = s.event.get("payload")
+            if type(payload) is dict:
+                return _value(payload.get(name))
+            return _value(payload.get(name)) if isinstance(payload, Mapping) else None
+
+        return read_payload
 
     def read(s: Scope) -> Any:
         cur: Any
@@ -236,9 +287,7 @@ def _field(path: tuple[str, ...]) -> Fn:
             if not isinstance(cur, Mapping):
                 return None
             cur = cur.get(part)
-        if isinstance(cur, Decimal):
-            return float(cur)
-        return cur if isinstance(cur, str | int | float | bool | list) or cur is None else None
+        return _value(cur)
 
     return read
 
@@ -286,6 +335,11 @@ def _or(left: Fn, right: Fn, s: Scope) -> bool | None:
 
 def _arith(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def run(a: Any, b: Any) -> Any:
+        if type(a) in _NUMBER and type(b) in _NUMBER:
+            try:
+                return op(a, b)
+            except (ZeroDivisionError, OverflowError):
+                return None
         x, y = _num(a), _num(b)
         if x is None or y is None:
             return None
@@ -299,6 +353,8 @@ def _arith(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 
 def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool | None]:
     def run(a: Any, b: Any) -> bool | None:
+        if type(a) in _NUMBER and type(b) in _NUMBER:
+            return op(a, b)
         x, y = _num(a), _num(b)
         if x is not None and y is not None:
             return op(x, y)
