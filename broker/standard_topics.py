@@ -16,6 +16,7 @@ FORECAST_STATE_TOPIC = "state.forecast.v1"
 RULES_STATE_TOPIC = "state.rules.v1"
 REP_FORECAST_STATE_TOPIC = "state.rep-forecast.v1"
 REVIEWS_STATE_TOPIC = "state.reviews.v1"
+IDENTITY_STATE_TOPIC = "state.identity.v1"
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 STATE_MAX_BYTES = 16 * 1024 * 1024
 """A key's state snapshot may outgrow Kafka's 1 MB default (long windows on busy keys)."""
@@ -93,6 +94,12 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
             kafka.topic_partitions,
             kafka.topic_replication,
             STATE_TOPIC_CONFIG,
+        )
+    )
+    # Identity and journey state: compacted, one partition (a customer's events span them all).
+    specs.append(
+        TopicSpec(
+            kafka.topic(IDENTITY_STATE_TOPIC), 1, kafka.topic_replication, STATE_TOPIC_CONFIG
         )
     )
     return specs

@@ -27,6 +27,7 @@ from dealstream.streams.dead_letter_archive import DeadLetterArchivePipeline, de
 from dealstream.streams.decoding import RecordReader
 from dealstream.streams.engine import Engine
 from dealstream.streams.forecast import ForecastPipeline, ForecastSettings
+from dealstream.streams.journeys import JourneysPipeline
 from dealstream.streams.logs import LogFormat, configure_json
 from dealstream.streams.pipeline import Pipeline
 from dealstream.streams.pos import EVENT_TYPE as POS_EVENT_TYPE
@@ -107,6 +108,15 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             changelog_topic=kafka.topic(REP_FORECAST_CHANGELOG),
             settings=RepForecastSettings(),
             records=erp_orders,
+        )
+    )
+    # Journeys and channel health last: the pipelines above dead-letter their topics' bad records.
+    pipelines.append(
+        JourneysPipeline.from_settings(
+            kafka,
+            state_reader=ChangelogReader(kafka),
+            readers={kafka.topic(POS_TOPIC): pos_records, kafka.topic(ERP_ORDER_TOPIC): erp_orders},
+            resolver=resolve,
         )
     )
     return pipelines

@@ -157,3 +157,20 @@ REVIEW_SENTIMENT_COLUMNS: tuple[str, ...] = (
     "kafka_partition",
     "kafka_offset",
 )
+
+JOURNEY_STEPS = "journey_steps"
+JOURNEY_STEPS_COLUMNS: tuple[str, ...] = (
+    "event_id", "step", "customer_id", "channel", "channel_kind", "occurred_at", "event_type",
+    "amount", "kafka_topic", "kafka_partition", "kafka_offset",
+)  # fmt: skip
+
+CUSTOMER_MERGES = "customer_merges"
+CUSTOMER_MERGES_COLUMNS: tuple[str, ...] = (
+    "merged_id", "customer_id", "seq", "merged_at", "event_id",
+)  # fmt: skip
+
+CHANNEL_HEALTH = "channel_health"
+CHANNEL_HEALTH_COLUMNS: tuple[str, ...] = (
+    "channel_id", "channel_kind", "region", "score", "turnover", "sla", "intent", "sla_samples",
+    "buyers", "returning", "alerting", "as_of", "computed_at", "event_id", "model_version",
+)  # fmt: skip

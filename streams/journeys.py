@@ -1,0 +1,361 @@
+"""Customer journeys across channels and channel health, as events arrive.
+
+Reads mini-program events, WeCom messages, POS lines, ERP orders and ERP inventory; resolves
+each event's identifiers to one customer (:mod:`dealstream.streams.identity`), writes one
+``journey_steps`` row per step (:mod:`dealstream.streams.journey_events`), one
+``customer_merges`` row per id merged away, and a ``channel_health`` row for each channel an
+event moved, with an alert on ``alerts.channel.v1`` when a channel falls below the threshold
+(:mod:`dealstream.streams.channel_health`).
+
+Placement: the topics are keyed differently (session, conversation, SKU+region, ERP account),
+so one customer's events land in unrelated partitions, and a link seen in one partition must
+be visible to all. The identity state is therefore one state, not one per partition: it lives
+in the one-partition compacted ``state.identity.v1`` and the worker that owns partition 0 of
+the topics (the range assignor gives partition 0 of every topic to the same member) keeps it
+and applies every partition it owns. With several workers the events of partitions owned
+elsewhere are counted (``not_home``), not applied: scaling out needs a repartition topic keyed
+by identifier first. The state is written whole (see :mod:`dealstream.streams.journey_state`).
+
+Replay safety as in :mod:`dealstream.streams.rep_forecast`: the state holds the last applied
+offset per input partition and the merge rows and alerts emitted since its last snapshot,
+re-emitted if a skipped replay shows that a crash may have lost them. Journey rows collapse
+on (event_id, step) and health rows on (channel, event id) in ReplacingMergeTree.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from confluent_kafka import Message
+from prometheus_client import Counter
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dealstream.broker.settings import KafkaSettings
+from dealstream.broker.standard_topics import IDENTITY_STATE_TOPIC
+from dealstream.schemas import catalog
+from dealstream.schemas.codec import SchemaResolver
+from dealstream.sinks.clickhouse import tables
+from dealstream.streams import journey_events
+from dealstream.streams.changelog import StateReader
+from dealstream.streams.channel_health import ChannelHealthSettings
+from dealstream.streams.decoding import RecordReader
+from dealstream.streams.journey_state import Conversation, JourneyState
+from dealstream.streams.pipeline import BatchResult, Row, StateRecord, TableSpec
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = (
+    "miniprogram.event",
+    "wecom.message",
+    "pos.transaction",
+    "erp.order",
+    "erp.inventory",
+)
+CHANGELOG_TOPIC = IDENTITY_STATE_TOPIC  # compacted, one partition
+STATE_KEY = b"journeys"
+HOME_PARTITION = 0
+JOURNEY_STEPS = TableSpec(tables.JOURNEY_STEPS, tables.JOURNEY_STEPS_COLUMNS)
+CUSTOMER_MERGES = TableSpec(tables.CUSTOMER_MERGES, tables.CUSTOMER_MERGES_COLUMNS)
+CHANNEL_HEALTH = TableSpec(tables.CHANNEL_HEALTH, tables.CHANNEL_HEALTH_COLUMNS)
+
+SKIPPED = Counter(
+    "dealstream_journeys_skipped_total",
+    "Records (or parts of them) the journeys pipeline did not apply",
+    ["reason"],
+)
+
+
+class JourneySettings(BaseSettings):
+    """Journey rules (``DEALSTREAM_JOURNEYS_*``); channel health has its own settings."""
+
+    model_config = SettingsConfigDict(env_prefix="DEALSTREAM_JOURNEYS_", extra="forbid")
+
+    checkin_page: str = "/pages/store/checkin"  # a mini-program view of it is a store visit
+    max_identifiers: int = Field(default=32, ge=2)  # per customer; links beyond are refused
+    sla_lateness_s: int = Field(
+        default=3600, ge=0
+    )  # unanswered messages are misses only after this
+    conversation_idle_days: int = Field(default=30, ge=1)  # answered conversations forgotten after
+
+
+class JourneysPipeline:
+    """Events of five types → identities, journey steps, merges, channel health and alerts."""
+
+    name = "journeys"
+    tables: tuple[TableSpec, ...] = (JOURNEY_STEPS, CUSTOMER_MERGES, CHANNEL_HEALTH)
+
+    def __init__(
+        self,
+        *,
+        state_reader: StateReader,
+        readers: Mapping[str, RecordReader],
+        changelog_topic: str = CHANGELOG_TOPIC,
+        settings: JourneySettings | None = None,
+        health: ChannelHealthSettings | None = None,
+    ) -> None:
+        """``readers`` maps each topic to the reader of its event type (shared with the topic's
+        other pipelines, which dead-letter its bad records: here they are only counted)."""
+        self.topics: tuple[str, ...] = tuple(readers)
+        self.changelog_topic = changelog_topic
+        self.settings = settings or JourneySettings()
+        self.health_settings = health or ChannelHealthSettings()
+        self._readers = dict(readers)
+        self._reader = state_reader
+        self._state: JourneyState | None = None
+        self._owned: set[tuple[str, int]] = set()
+        self._dirty = False
+        self._restored: list[dict[str, Any]] = []
+        self._restored_alerts: list[dict[str, Any]] = []
+
+    @classmethod
+    def from_settings(
+        cls,
+        kafka: KafkaSettings,
+        *,
+        state_reader: StateReader,
+        readers: Mapping[str, RecordReader] | None = None,
+        resolver: SchemaResolver | None = None,
+    ) -> JourneysPipeline:
+        """Read :data:`EVENT_TYPES` (``readers`` by topic are shared ones, to decode once)."""
+        shared = readers or {}
+        topics = {kafka.topic(catalog.event_type(et).topic): et for et in EVENT_TYPES}
+        return cls(
+            state_reader=state_reader,
+            readers={
+                t: shared.get(t) or RecordReader(et, resolver=resolver) for t, et in topics.items()
+            },
+            changelog_topic=kafka.topic(CHANGELOG_TOPIC),
+        )
+
+    @property
+    def state(self) -> JourneyState:
+        """The live state (created empty when nothing was restored)."""
+        if self._state is None:
+            self._state = JourneyState.empty(self.health_settings, self.settings.max_identifiers)
+        return self._state
+
+    # -- state hooks -------------------------------------------------------------------------
+    def _home(self, owned: set[tuple[str, int]]) -> bool:
+        return any(p == HOME_PARTITION for _, p in owned)
+
+    def snapshot(self) -> list[StateRecord]:
+        if not self._dirty or self._state is None:
+            return []
+        value = self._state.encode()
+        self._state.unsaved, self._state.unsaved_alerts = [], []
+        self._dirty = False
+        return [StateRecord(self.changelog_topic, 0, STATE_KEY, value)]
+
+    def assigned(self, partitions: Sequence[tuple[str, int]]) -> None:
+        was_home = self._home(self._owned)
+        self._owned.update(partitions)
+        if was_home or not self._home(self._owned):
+            return
+        value = self._reader.read(self.changelog_topic, [0]).get(0, {}).get(STATE_KEY)
+        self._state = None
+        if value is not None:
+            try:
+                self._state = JourneyState.decode(value, self.health_settings)
+            except (ValueError, KeyError, TypeError) as error:
+                SKIPPED.labels("bad_state").inc()
+                log.error("journey state in %s ignored: %s", self.changelog_topic, error)
+        if self._state is not None:
+            st = self._state
+            self._restored, self._restored_alerts = st.unsaved, st.unsaved_alerts
+            st.unsaved, st.unsaved_alerts = [], []
+            log.info("journey state restored: %d customers", len(st.resolver))
+
+    def revoked(self, partitions: Sequence[tuple[str, int]]) -> None:
+        self._owned.difference_update(partitions)
+        if not self._home(self._owned):
+            self._state, self._dirty = None, False  # all of it is in the changelog
+
+    # -- processing --------------------------------------------------------------------------
+    def process(self, messages: Sequence[Message]) -> BatchResult:
+        result = BatchResult(rows={t.name: [] for t in self.tables})
+        if self._owned and not self._home(self._owned):
+            SKIPPED.labels("not_home").inc(len(messages))
+            return result
+        st = self.state
+        for topic, batch in _by_topic(messages):
+            reader = self._readers.get(topic)
+            if reader is None:
+                continue
+            checked = reader.read(batch)
+            for rejected in checked.rejected:  # their topics' owners dead-letter them
+                SKIPPED.labels(f"{rejected.stage.lower()}:{rejected.code}").inc()
+            for message, record in checked.records:
+                key = f"{topic}|{message.partition()}"
+                offset = cast(int, message.offset())
+                if offset <= st.applied.get(key, -1):
+                    SKIPPED.labels("already_applied").inc()
+                    self._reemit(result)
+                    continue
+                st.applied[key] = offset
+                self._dirty = True
+                self._apply(st, reader.event_type, record, message, result)
+                result.processed += 1
+        if self._sweep(st):
+            self._dirty = True
+        now_ms = int(time.time() * 1000)
+        scored, alerts = st.health.evaluate(now_ms)
+        for s in scored:
+            ch, parts = s.channel, s.parts
+            result.rows[CHANNEL_HEALTH.name].append(
+                (
+                    s.channel_id, ch.kind, ch.region, parts.score, parts.turnover, parts.sla,
+                    parts.intent, ch.sla_n, ch.buyers, ch.returning, int(ch.alerting),
+                    _dt(s.at_ms), _dt(now_ms), s.event_id, self.health_settings.model_version,
+                )
+            )  # fmt: skip
+        result.alerts.extend(alerts)
+        st.unsaved_alerts.extend(alerts)
+        return result
+
+    def _reemit(self, result: BatchResult) -> None:
+        for merge in self._restored:
+            result.rows[CUSTOMER_MERGES.name].append(_merge_row(merge))
+        result.alerts.extend(self._restored_alerts)
+        self._restored, self._restored_alerts = [], []
+
+    def _apply(
+        self,
+        st: JourneyState,
+        event_type: str,
+        record: dict[str, Any],
+        message: Message,
+        result: BatchResult,
+    ) -> None:
+        event_id, at_ms = record["event_id"], _ms(record["occurred_at"])
+        if event_type == "erp.inventory":
+            p = record["payload"]
+            if p.get("turnover_days") is not None:
+                item = f"{p['sku']}|{p['warehouse_id']}"
+                st.health.inventory(p["region"], item, p["turnover_days"], event_id, at_ms)
+            return
+        obs = _observe(event_type, record, self.settings.checkin_page)
+        resolution = st.resolver.resolve(obs.identifiers)
+        SKIPPED.labels("link_refused").inc(resolution.refused)
+        for m in resolution.merges:
+            st.merge_profiles(m.merged, m.into, event_id, at_ms)
+            merge = {"merged": m.merged, "into": m.into, "seq": m.seq, "at_ms": at_ms,
+                     "event_id": event_id}  # fmt: skip
+            result.rows[CUSTOMER_MERGES.name].append(_merge_row(merge))
+            st.unsaved.append(merge)
+        customer = resolution.customer
+        if obs.channel:
+            st.health.channel(obs.channel, obs.channel_kind, obs.region)
+        if event_type == "wecom.message":
+            self._wecom(st, record, customer)
+        if customer is None:
+            SKIPPED.labels("anonymous").inc()
+            return
+        profile = st.profile(customer)
+        if obs.channel:
+            profile.home = obs.channel
+        where = obs.channel or profile.home or ""
+        steps = obs.steps
+        if obs.intent and where:
+            st.record_intent(customer, where, event_id, at_ms)
+        bought = obs.purchase
+        if bought and where and not st.record_purchase(customer, where, bought, event_id, at_ms):
+            steps = tuple(s for s in steps if s != "purchase")  # a re-sent order
+        known = st.health.channels.get(where)
+        kind = known.kind if known else ""
+        for step in steps:
+            result.rows[JOURNEY_STEPS.name].append(
+                (
+                    event_id, step, customer, where, kind, _dt(at_ms), event_type, obs.amount,
+                    message.topic(), message.partition(), message.offset(),
+                )
+            )  # fmt: skip
+
+    # -- service response SLA ----------------------------------------------------------------
+    def _wecom(self, st: JourneyState, record: dict[str, Any], customer: str | None) -> None:
+        p = record["payload"]
+        at_ms = _ms(record["occurred_at"])
+        conv = st.conversations.get(p["conversation_id"])
+        if conv is None:
+            conv = st.conversations[p["conversation_id"]] = Conversation()
+        conv.last_ms = max(conv.last_ms, at_ms)
+        conv.channel = p.get("store_id") or conv.channel
+        conv.customer = customer or conv.customer
+        st.wecom_watermark_ms = max(st.wecom_watermark_ms, at_ms)
+        if p.get("msg_type") == journey_events.ADDED:
+            return
+        role = p["speaker_role"]
+        if role == "CUSTOMER" and conv.pending_ms is None:
+            conv.pending_ms, conv.pending_event = at_ms, record["event_id"]
+        elif role == "SALES_REP" and conv.pending_ms is not None:
+            on_time = at_ms - conv.pending_ms <= self.health_settings.sla_s * 1000
+            self._outcome(st, conv, on_time, record["event_id"], at_ms)
+
+    def _outcome(
+        self, st: JourneyState, conv: Conversation, on_time: bool, event_id: str, at_ms: int
+    ) -> None:
+        conv.pending_ms = None
+        channel = conv.channel
+        if channel is None and conv.customer is not None:
+            channel = st.profile(conv.customer).home
+        if channel is None or channel not in st.health.channels:
+            SKIPPED.labels("sla_unattributed").inc()
+            return
+        st.health.sla_outcome(channel, on_time, event_id, at_ms)
+
+    def _sweep(self, st: JourneyState) -> bool:
+        """Unanswered customer messages past the SLA (and lateness) are misses."""
+        sla_ms = self.health_settings.sla_s * 1000
+        due = st.wecom_watermark_ms - sla_ms - self.settings.sla_lateness_s * 1000
+        idle = st.wecom_watermark_ms - self.settings.conversation_idle_days * 86_400_000
+        changed = False
+        for conv_id, conv in list(st.conversations.items()):
+            if conv.pending_ms is not None and conv.pending_ms < due:
+                self._outcome(st, conv, False, conv.pending_event, conv.pending_ms + sla_ms)
+                changed = True
+            if conv.pending_ms is None and conv.last_ms < idle:
+                del st.conversations[conv_id]
+                changed = True
+        return changed
+
+
+def _observe(event_type: str, record: dict[str, Any], checkin: str) -> journey_events.Observation:
+    if event_type == "miniprogram.event":
+        return journey_events.miniprogram(record, checkin_page=checkin)
+    if event_type == "wecom.message":
+        return journey_events.wecom(record)
+    if event_type == "pos.transaction":
+        return journey_events.pos(record)
+    return journey_events.erp_order(record)
+
+
+def _merge_row(merge: dict[str, Any]) -> Row:
+    return (merge["merged"], merge["into"], merge["seq"], _dt(merge["at_ms"]), merge["event_id"])
+
+
+def _by_topic(messages: Sequence[Message]) -> list[tuple[str, Sequence[Message]]]:
+    """Messages grouped by topic; a one-topic batch stays the very list the engine handed
+    over, so a :class:`RecordReader` shared with the topic's other pipelines finds it decoded."""
+    if not messages:
+        return []
+    first = cast(str, messages[0].topic())
+    if all(m.topic() == first for m in messages):
+        return [(first, messages)]
+    groups: dict[str, list[Message]] = {}
+    for m in messages:
+        groups.setdefault(cast(str, m.topic()), []).append(m)
+    return list(groups.items())
+
+
+def _ms(value: datetime | int) -> int:
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
