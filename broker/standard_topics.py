@@ -15,6 +15,7 @@ RULES_TOPIC = "config.rules.v1"
 FORECAST_STATE_TOPIC = "state.forecast.v1"
 RULES_STATE_TOPIC = "state.rules.v1"
 REP_FORECAST_STATE_TOPIC = "state.rep-forecast.v1"
+STORE_TASKS_STATE_TOPIC = "state.store-tasks.v1"
 REVIEWS_STATE_TOPIC = "state.reviews.v1"
 IDENTITY_STATE_TOPIC = "state.identity.v1"
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
@@ -92,6 +93,15 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
         TopicSpec(
             kafka.topic(REVIEWS_STATE_TOPIC),
             kafka.topic_partitions,
+            kafka.topic_replication,
+            STATE_TOPIC_CONFIG,
+        )
+    )
+    # Store task state: compacted, one partition (a customer's events span every partition).
+    specs.append(
+        TopicSpec(
+            kafka.topic(STORE_TASKS_STATE_TOPIC),
+            1,
             kafka.topic_replication,
             STATE_TOPIC_CONFIG,
         )

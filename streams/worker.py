@@ -17,6 +17,8 @@ from dealstream.sinks.clickhouse.client import connect
 from dealstream.sinks.clickhouse.migrate import migrate
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.sinks.kafka.alerts import AlertPublisher
+from dealstream.sinks.kafka.events import EventRouter
+from dealstream.sinks.wecom.delivery import delivery_listeners
 from dealstream.streams import metrics
 from dealstream.streams.app import create_app
 from dealstream.streams.business import BusinessRulesPipeline, BusinessSettings
@@ -42,6 +44,8 @@ from dealstream.streams.reviews import TOPIC as REVIEWS_TOPIC
 from dealstream.streams.reviews import ReviewSentimentPipeline, ReviewSettings
 from dealstream.streams.service import EngineService
 from dealstream.streams.settings import WorkerSettings
+from dealstream.streams.tasks.pipeline import EVENT_TYPE as TASK_EVENT_TYPE
+from dealstream.streams.tasks.pipeline import StoreTasksPipeline
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +123,15 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             resolver=resolve,
         )
     )
+    # Store tasks read views, purchases and stock; the pipelines above dead-letter bad ones.
+    pipelines.append(
+        StoreTasksPipeline(
+            state_reader=ChangelogReader(kafka),
+            topic_prefix=kafka.topic_prefix,
+            readers={kafka.topic(POS_TOPIC): pos_records, kafka.topic(ERP_ORDER_TOPIC): erp_orders},
+            resolver=resolve,
+        )
+    )
     return pipelines
 
 
@@ -147,7 +160,15 @@ def build_engine(config: WorkerConfig, pipelines: list[Pipeline]) -> Engine:
         consumer=consumer,
         producer=producer,
         sink=sink,
-        alerts=AlertPublisher(producer, topic_prefix=config.kafka.topic_prefix, encode=encode),
+        # Alerts, and store tasks to tasks.store.v1 (and WeCom when configured).
+        alerts=EventRouter(
+            producer,
+            AlertPublisher(producer, topic_prefix=config.kafka.topic_prefix, encode=encode),
+            event_types=[TASK_EVENT_TYPE],
+            topic_prefix=config.kafka.topic_prefix,
+            encode=encode,
+            listeners=delivery_listeners(),
+        ),
         encode=encode,
         max_batch=config.worker.max_batch,
         poll_timeout_s=config.worker.poll_timeout_s,

@@ -174,3 +174,16 @@ CHANNEL_HEALTH_COLUMNS: tuple[str, ...] = (
     "channel_id", "channel_kind", "region", "score", "turnover", "sla", "intent", "sla_samples",
     "buyers", "returning", "alerting", "as_of", "computed_at", "event_id", "model_version",
 )  # fmt: skip
+
+STORE_TASKS = "store_tasks"
+STORE_TASKS_COLUMNS: tuple[str, ...] = (
+    "task_id", "rule_id", "rule_version", "store_id", "region", "subject", "series", "sku",
+    "customer_ref", "views", "stock_on_hand", "stock_scope", "preference_tags", "script",
+    "first_view_at", "created_at", "expires_at", "raised_at", "event_id",
+)  # fmt: skip
+
+STORE_TASK_CONVERSIONS = "store_task_conversions"
+STORE_TASK_CONVERSIONS_COLUMNS: tuple[str, ...] = (
+    "task_id", "rule_id", "rule_version", "store_id", "conversion_store_id", "customer_ref",
+    "created_at", "converted_at", "amount", "purchase_event_id", "raised_at",
+)  # fmt: skip
