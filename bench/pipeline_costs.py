@@ -24,7 +24,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from bench.run import make_events
+from bench.events import make_events
 from dealstream.broker.headers import producer_headers
 from dealstream.broker.settings import KafkaSettings
 from dealstream.streams import worker

@@ -36,18 +36,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
+from bench import pipeline_costs
+from bench.events import CHAT_EVERY, CHAT_TOPIC, Encoded, make_events
 from dealstream.broker.clients import make_consumer, make_producer
 from dealstream.broker.headers import producer_headers
 from dealstream.broker.settings import KafkaSettings
 from dealstream.broker.standard_topics import standard_topics
 from dealstream.broker.topics import delete_topics, ensure_topics
-from dealstream.connectors.pii import Desensitizer, PiiSettings
-from dealstream.connectors.pos_file.parse import RowError, to_event
-from dealstream.connectors.simulator.chats import chats
-from dealstream.connectors.simulator.pos import live_rows
 from dealstream.schemas import codec
-from dealstream.schemas.catalog import event_type
 from dealstream.streams.pos import TOPIC as POS_TOPIC
+from dealstream.streams.rules.bench import compliance_messages_per_second
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 PIPELINE = "pos-transactions"
@@ -90,39 +88,7 @@ METHOD = {
     ),
 }
 
-# (topic base name, key, value, headers, event id of a chat that should raise an alert)
-Encoded = tuple[str, bytes | None, bytes, list[tuple[str, bytes | None]], str | None]
-CHAT_TOPIC = "wecom.messages.v1"
-CHAT_EVERY = 7  # one event in 7 is a WeCom chat message, the rest POS ticket lines
 INPUT_PIPELINES = ("pos-transactions", "compliance")  # each consumed record counted once
-
-
-# --------------------------------------------------------------------------- events
-
-
-def make_events(count: int, seed: int = 7) -> list[Encoded]:
-    """Mixed realistic events, encoded once: POS ticket lines (simulator rows -> connector
-    mapping -> Avro) and, one in ``CHAT_EVERY``, WeCom chats of which 10% break a rule."""
-    pii = Desensitizer(PiiSettings().key)
-    et = event_type("pos.transaction")
-    chat_type = event_type("wecom.message")
-    now_ms = int(time.time() * 1000)
-    out: list[Encoded] = []
-    talk = chats(seed, count // CHAT_EVERY + 1, violation_rate=0.1)
-    for index, row in enumerate(live_rows(seed=seed, count=count)):
-        if index % CHAT_EVERY == CHAT_EVERY - 1:
-            chat = next(talk)
-            value, headers = codec.encode(chat_type, chat.record)
-            alerting = chat.record["event_id"] if chat.violating else None
-            out.append((CHAT_TOPIC, chat_type.key(chat.record), value, list(headers), alerting))
-            continue
-        try:
-            record = to_event(row, pii=pii, source="bench", ingested_at_ms=now_ms)
-        except RowError:
-            continue
-        value, headers = codec.encode(et, record)
-        out.append((POS_TOPIC, et.key(record), value, list(headers), None))
-    return out
 
 
 def produce_all(kafka: KafkaSettings, events: list[Encoded]) -> None:
@@ -617,6 +583,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             notes.append("latency skipped (--skip-latency)")
 
+        phrases_per_s = round(compliance_messages_per_second(n_phrases=5_000))
+        console.print(f"compliance matching, 5,000 phrases: {phrases_per_s:,} messages/s")
+        costs = pipeline_costs.measure(
+            pipeline_costs.build(kafka), pipeline_costs.messages(min(n, 50_000), kafka), 1_000
+        )
+        console.print(f"pipeline costs in memory: {costs}")
+
         soaked = None
         if args.soak_seconds:
             soaked = soak(broker, work, args.soak_rate, args.soak_seconds)
@@ -674,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
                     else None
                 ),
                 "latency": lat,
+                "compliance_messages_per_s_5000_phrases": phrases_per_s,
+                "pipeline_costs_in_memory": costs,
                 "soak": soaked,
                 "details": {"ceiling": ceil, "one_worker": one, "two_workers": two},
                 "machine": machine(),
