@@ -28,3 +28,15 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
 fi
+
+# Tesseract with the simplified-Chinese model (connectors/documents OCR) and a CJK font the
+# document tests render their scanned pages and PDFs with.
+need=()
+command -v tesseract >/dev/null 2>&1 || need+=(tesseract-ocr)
+[ -f /usr/share/tesseract-ocr/5/tessdata/chi_sim.traineddata ] || compgen -G "/usr/share/tesseract-ocr/*/tessdata/chi_sim.traineddata" >/dev/null || need+=(tesseract-ocr-chi-sim)
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need+=(fonts-wqy-zenhei)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "peers.sh: installing ${need[*]}"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

@@ -13,7 +13,9 @@ from rich.table import Table
 
 from dealstream.broker.settings import KafkaSettings
 from dealstream.connectors.base import Connector
+from dealstream.connectors.documents.connector import DocumentsConnector, DocumentsSettings
 from dealstream.connectors.pos_file.connector import PosFileConnector, PosFileSettings
+from dealstream.connectors.reviews.files import ReviewsFileConnector, ReviewsFileSettings
 from dealstream.connectors.sdk import registry
 from dealstream.connectors.sdk.errors import ConfigError
 
@@ -108,3 +110,33 @@ def check_pos_file(paths: Paths) -> None:
 def pos_file(paths: Paths) -> None:
     """Produce POS export files to pos.transactions.v1, resuming from the saved cursor."""
     _run(_pos_file(paths))
+
+
+ReviewPaths = Annotated[list[Path], typer.Argument(help="JSON Lines or CSV review exports.")]
+DocumentPaths = Annotated[
+    list[Path], typer.Argument(help="PDF or image files, or folders of them.")
+]
+
+
+@app.command("reviews-file")
+def reviews_file(
+    paths: ReviewPaths,
+    platform: Annotated[str, typer.Option(help="Platform of lines that name none.")] = "export",
+) -> None:
+    """Produce review exports to reviews.posts.v1, resuming from the saved cursor."""
+    settings = ReviewsFileSettings(paths=paths, platform=platform)
+    _run(ReviewsFileConnector(settings, kafka=KafkaSettings()))
+
+
+@app.command("documents")
+def documents(
+    paths: DocumentPaths,
+    watch: Annotated[bool, typer.Option(help="Keep polling the folders for new files.")] = False,
+) -> None:
+    """Extract procurement plans (text PDFs, scans via OCR) to procurement.plans.v1, once each."""
+    settings = DocumentsSettings(
+        folders=[p for p in paths if p.is_dir()],
+        paths=[p for p in paths if not p.is_dir()],
+        stop_when_idle=not watch,
+    )
+    _run(DocumentsConnector(settings, kafka=KafkaSettings()))

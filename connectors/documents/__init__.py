@@ -1,0 +1,1 @@
+"""Procurement plans and tender attachments: text PDFs, scanned pages and images (OCR)."""

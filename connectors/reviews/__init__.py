@@ -1,0 +1,1 @@
+"""Delivery-platform and e-commerce reviews: JSON API polling and file exports."""
