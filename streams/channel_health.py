@@ -7,7 +7,8 @@ Each component is a rate in [0, 1] where 1 is healthy:
 - SLA: the share of customer WeCom messages a rep answered within ``sla_s``, decayed per
   outcome (``sla_decay``) so that the recent service counts most;
 - intent: the share of the channel's buyers who came back (a second purchase there, or a
-  mini-program cart or order for it afterwards), over ``target_repurchase`` (capped at 1).
+  mini-program cart or order for it afterwards), over ``target_repurchase`` (capped at 1);
+  ``intent_prior`` buyers at the target rate are added, since new buyers had no time to return.
 
 The score is their weighted geometric mean (weights are exponents; a weight of 0 drops a
 component), over the components with enough evidence (``min_sla_samples`` outcomes,
@@ -45,8 +46,9 @@ class ChannelHealthSettings(BaseSettings):
     sla_decay: float = Field(default=0.98, gt=0, le=1)
     target_turnover_days: float = Field(default=45.0, gt=0)
     target_repurchase: float = Field(default=0.15, gt=0, le=1)
+    intent_prior: float = Field(default=50.0, ge=0)  # buyers assumed at the target rate
     min_sla_samples: int = Field(default=5, ge=1)
-    min_buyers: int = Field(default=5, ge=1)
+    min_buyers: int = Field(default=10, ge=1)
     model_version: str = "1"
 
 
@@ -145,8 +147,10 @@ class ChannelHealth:
             turnover = 1.0 if mean <= 0 else min(1.0, s.target_turnover_days / mean)
         sla = ch.sla_hits / ch.sla_total if ch.sla_n >= s.min_sla_samples else None
         intent = None
-        if ch.buyers >= s.min_buyers:
-            intent = min(1.0, ch.returning / ch.buyers / s.target_repurchase)
+        if ch.buyers >= s.min_buyers:  # new buyers had no time to return yet: a prior
+            prior = s.intent_prior
+            rate = (ch.returning + prior * s.target_repurchase) / (ch.buyers + prior)
+            intent = min(1.0, rate / s.target_repurchase)
         parts = [
             (turnover, s.weight_turnover),
             (sla, s.weight_sla),

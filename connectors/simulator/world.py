@@ -24,12 +24,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from dealstream.connectors.miniprogram.connector import desensitise
-from dealstream.connectors.miniprogram.connector import to_event as tracker_event
 from dealstream.connectors.mqtt_iot.mapping import to_records as telemetry
 from dealstream.connectors.pii import Desensitizer
 from dealstream.connectors.pos_file.parse import to_event as pos_event
 from dealstream.connectors.simulator.chats import chats
+from dealstream.connectors.simulator.customers import (
+    CHECKIN_PAGE,
+    SLOW_STORES,
+    Customer,
+    contact_added,
+    tracked,
+)
 from dealstream.connectors.simulator.pos import PRICES, PRODUCT_LINES
 from dealstream.connectors.tenders.connector import to_record as tender_record
 from dealstream.connectors.tenders.extract import stable_id
@@ -67,20 +72,13 @@ class Effect:
 
 
 @dataclass
-class Customer:
-    index: int
-    region: str
-    phone: str
-    openid: str
-    unionid: str
-
-
-@dataclass
 class Tally:
     counts: Counter[str] = field(default_factory=Counter)
     chat_violations: int = 0
     iot_faults: int = 0
     journeys_completed: int = 0
+    contacts_added: int = 0
+    store_visits: int = 0
 
 
 def _day(start: datetime, offset: int) -> str:
@@ -120,6 +118,8 @@ class World:
         ]
         self.effect_list = self._plant(rng)
         self.tally = Tally()
+        self._added: set[int] = set()  # customers who added a rep on WeCom
+        self._visits = random.Random(seed + 7)  # store visits draw apart: other records unchanged
 
     def _plant(self, rng: random.Random) -> list[Effect]:
         effects = []
@@ -192,12 +192,14 @@ class World:
         line: str,
         phone: str,
         ticket: str,
+        store: str | None = None,
     ) -> tuple[int, Event]:
         price = Decimal(PRICES[sku])
+        drawn = rng.choice(self.stores[region])
         row = {
             "transaction_id": ticket,
             "line_no": 1,
-            "store_id": rng.choice(self.stores[region]),
+            "store_id": store or drawn,
             "region": region,
             "sku": sku,
             "product_line": line,
@@ -249,39 +251,39 @@ class World:
             t = self._ms(day_start, rng)
             session = f"sess-{self.seed}-{t}-{c.index}"
             steps = ["page_view", "add_to_cart"] if rng.random() < 0.5 else ["page_view"]
+            home = self.home(c)
             for seq, action in enumerate(steps):
-                raw = {
-                    "event_id": f"{session}-{seq}",
-                    "openid": c.openid,
-                    "unionid": c.unionid,
-                    "session_id": session,
-                    "action": action,
-                    "page": f"/pages/product/{sku}",
-                    "sku": sku,
-                    "series": line,
-                    "store_id": self.stores[c.region][0],
-                    "amount": PRICES[sku] if action == "add_to_cart" else None,
-                    "ts": t + seq * 45_000,
-                }
-                safe = desensitise(raw, self.pii)
+                page = f"/pages/product/{sku}"
+                ts = t + seq * 45_000
                 out.append(
-                    self._stamp(tracker_event(safe, source="miniprogram-sim", ingested_at_ms=0))
+                    self._tracked(
+                        c, session, seq, action=action, page=page, sku=sku, line=line, ts=ts
+                    )
                 )
             if len(steps) < 2 or rng.random() < 0.4:
                 continue
             conversation = f"conv-{session}"
-            for n in range(rng.randrange(2, 5)):
+            if c.index not in self._added:
+                out.append(self._contact_added(c, conversation, t + 300_000))
+            slow = home in SLOW_STORES
+            count = rng.randrange(2, 5)
+            for n in range(count):
                 chat = next(chat_stream)
                 record = chat.record
-                record["occurred_at"] = t + 600_000 + n * 30_000
-                record["customer_ref"] = self.pii.ref("unionid", c.unionid)
+                record["occurred_at"] = t + 600_000 + n * (7_200_000 if slow else 30_000)
+                record["customer_ref"] = self.pii.ref("wecom_external", c.external)
                 record["payload"]["conversation_id"] = conversation
                 record["payload"]["product_line"] = line
+                if n == 0 and not chat.violating:  # the customer asks ...
+                    record["payload"]["speaker_role"] = "CUSTOMER"
+                elif n == count - 1:  # ... and a rep has the last word
+                    record["payload"]["speaker_role"] = "SALES_REP"
                 self.tally.chat_violations += int(chat.violating)
                 out.append(self._stamp(record))
+            end_ms = (self.start + timedelta(days=self.days)).timestamp() * 1000
             if rng.random() < 0.6:  # bought in store within days, paid with the member phone
                 when = t + rng.randrange(1, 3 * 86_400) * 1000
-                if when < (self.start + timedelta(days=self.days)).timestamp() * 1000:
+                if when < end_ms:
                     self.tally.journeys_completed += 1
                     out.append(
                         self._sale(
@@ -292,9 +294,29 @@ class World:
                             line=line,
                             phone=c.phone,
                             ticket=f"SIMJ{self.seed}-{session}",
+                            store=home,
                         )
                     )
+            elif self._visits.random() < 0.5:  # came to look, did not buy
+                when = t + self._visits.randrange(1, 2 * 86_400) * 1000
+                if when < end_ms:
+                    self.tally.store_visits += 1
+                    visit = {"action": "page_view", "page": CHECKIN_PAGE, "sku": None, "line": line}
+                    out.append(self._tracked(c, session, 9, **visit, ts=when))
         return out
+
+    def home(self, c: Customer) -> str:
+        """The store a customer deals with (mini-program store, WeCom channel code, purchases)."""
+        stores = self.stores[c.region]
+        return stores[c.index % len(stores)]
+
+    def _tracked(self, c: Customer, session: str, seq: int, **what: Any) -> tuple[int, Event]:
+        return self._stamp(tracked(self.pii, c, self.home(c), session, seq, **what))
+
+    def _contact_added(self, c: Customer, conversation: str, ts: int) -> tuple[int, Event]:
+        self._added.add(c.index)
+        self.tally.contacts_added += 1
+        return self._stamp(contact_added(self.pii, c, self.home(c), conversation, ts))
 
     def _tenders(
         self, rng: random.Random, offset: int, day_start: datetime
@@ -368,6 +390,9 @@ class World:
             "journeys": {
                 "customers": len(self.customers),
                 "completed_in_store": t.journeys_completed,
+                "contacts_added": t.contacts_added,
+                "store_visits_without_purchase": t.store_visits,
+                "slow_stores": sorted(SLOW_STORES),
             },
             "counts": dict(t.counts),
         }

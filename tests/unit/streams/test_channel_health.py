@@ -7,7 +7,9 @@ import pytest
 from dealstream.schemas import codec
 from dealstream.streams.channel_health import ChannelHealth, ChannelHealthSettings
 
-S = ChannelHealthSettings(min_sla_samples=4, min_buyers=2, threshold=0.5, rearm_margin=0.1)
+S = ChannelHealthSettings(
+    min_sla_samples=4, min_buyers=2, threshold=0.5, rearm_margin=0.1, intent_prior=0.0
+)
 
 
 def health(settings: ChannelHealthSettings = S) -> ChannelHealth:
@@ -49,6 +51,16 @@ def test_turnover_and_intent_against_their_targets_and_weights() -> None:
     ((scored,), _) = h.evaluate(0)
     assert scored.parts.intent == 1.0
     assert scored.parts.score == pytest.approx(0.5**0.5)
+
+
+def test_the_intent_prior_keeps_a_new_channel_from_looking_abandoned() -> None:
+    h = health(S.model_copy(update={"intent_prior": 20.0}))
+    h.buyers("SH001", 5, 0, "p1", 0)  # five first-time buyers, none back yet
+    ((scored,), _) = h.evaluate(0)
+    assert scored.parts.intent == pytest.approx((20 * 0.15) / 25 / 0.15)
+    h.buyers("SH001", 195, 0, "p2", 0)  # 200 buyers and still nobody came back
+    ((scored,), alerts) = h.evaluate(0)
+    assert scored.parts.intent == pytest.approx(20 / 220) and len(alerts) == 1
 
 
 def test_one_alert_per_fall_and_again_only_after_recovering_past_the_margin() -> None:
