@@ -34,6 +34,8 @@ class KafkaSettings(BaseSettings):
     ssl_certificate_location: str | None = None
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
+    connect_timeout_s: float = 10.0
+    """How long commands wait for a first answer from the cluster before failing at startup."""
     topic_partitions: int = 4
     topic_replication: int = 1
     topic_prefix: str = ""

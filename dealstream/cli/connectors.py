@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dealstream.broker.settings import KafkaSettings
+from dealstream.cli.preflight import kafka_or_exit
 from dealstream.connectors.base import Connector
 from dealstream.connectors.documents.connector import DocumentsConnector, DocumentsSettings
 from dealstream.connectors.pos_file.connector import PosFileConnector, PosFileSettings
@@ -52,6 +53,9 @@ def _run(connector: Connector) -> None:
         typer.echo(f"signal {signum}: stopping after the current unit of work", err=True)
         connector.stop()
 
+    kafka = getattr(connector, "kafka", None)
+    if isinstance(kafka, KafkaSettings):
+        kafka_or_exit(kafka)
     previous = {sig: signal.signal(sig, ask_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         connector.execute()

@@ -7,6 +7,7 @@ import typer
 from dealstream.broker.settings import KafkaSettings
 from dealstream.broker.standard_topics import standard_topics
 from dealstream.broker.topics import ensure_topics
+from dealstream.cli.preflight import kafka_or_exit
 
 app = typer.Typer(help="Create and list the Kafka topics dealstream uses.")
 
@@ -15,6 +16,7 @@ app = typer.Typer(help="Create and list the Kafka topics dealstream uses.")
 def create() -> None:
     """Create every missing topic with its partitions, replication and cleanup policy."""
     kafka = KafkaSettings()
+    kafka_or_exit(kafka)
     created = ensure_topics(kafka, standard_topics(kafka))
     typer.echo(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""))
 

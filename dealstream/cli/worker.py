@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
+from dealstream.cli.preflight import kafka_or_exit
+from dealstream.sinks.clickhouse.errors import SinkConfigError
 from dealstream.streams.worker import WorkerConfig, run_worker
 
 
@@ -20,7 +23,11 @@ def worker(
     ] = "text",
 ) -> None:
     """Consume the event topics, write ClickHouse, publish alerts; stop with Ctrl-C/SIGTERM."""
-    config = WorkerConfig.from_env()
+    try:
+        config = WorkerConfig.from_env()
+    except ValidationError as error:
+        typer.echo(f"error: invalid configuration: {error}", err=True)
+        raise typer.Exit(2) from None
     if idle_stop is not None:
         config = WorkerConfig(
             config.worker.model_copy(update={"stop_when_idle_s": idle_stop}),
@@ -29,7 +36,12 @@ def worker(
         )
     if log_format not in ("text", "json"):
         raise typer.BadParameter("use text or json", param_hint="--log-format")
-    engine = run_worker(config, loglevel=loglevel, log_format=log_format)  # type: ignore[arg-type]
+    kafka_or_exit(config.kafka)
+    try:
+        engine = run_worker(config, loglevel=loglevel, log_format=log_format)  # type: ignore[arg-type]
+    except SinkConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
     totals = engine.totals
     typer.echo(
         f"processed {totals.processed} event(s), {totals.dead_letters} dead letter(s), "
