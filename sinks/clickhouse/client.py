@@ -19,7 +19,7 @@ from pathlib import Path
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ProgrammingError
+from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingError
 
 from dealstream.sinks.clickhouse import locking
 from dealstream.sinks.clickhouse.errors import ChdbPathMismatch, SinkConfigError
@@ -38,23 +38,45 @@ def connect(*, settings: ClickHouseSettings) -> Client:
 
 
 def _connect_http(target: HttpTarget) -> Client:
-    client = clickhouse_connect.get_client(
-        host=target.host,
-        port=target.port,
-        username=target.username,
-        password=target.password.get_secret_value(),
-        secure=target.secure,
-    )
+    try:
+        client = clickhouse_connect.get_client(
+            host=target.host,
+            port=target.port,
+            username=target.username,
+            password=target.password.get_secret_value(),
+            secure=target.secure,
+        )
+    except ClickHouseError as exc:  # at startup any failure is reachability or credentials
+        raise _unreachable(target, exc) from None
     try:
         _use_database(client, target.database)
+    except ClickHouseError as exc:
+        client.close()
+        raise _unreachable(target, exc) from None
     except BaseException:
         client.close()
         raise
     return client
 
 
+def _unreachable(target: HttpTarget, exc: ClickHouseError) -> SinkConfigError:
+    scheme = "https" if target.secure else "http"
+    first = (str(exc).strip().splitlines() or ["no detail"])[0][:300]
+    return SinkConfigError(
+        f"cannot use ClickHouse at {scheme}://{target.host}:{target.port} as "
+        f"{target.username!r}: {first}. Check DEALSTREAM_CLICKHOUSE_URL (host, port, user) "
+        "and DEALSTREAM_CLICKHOUSE_PASSWORD"
+    )
+
+
 def _connect_chdb(target: ChdbTarget) -> Client:
-    key = locking.acquire(target.path)
+    try:
+        key = locking.acquire(target.path)
+    except OSError as exc:
+        raise SinkConfigError(
+            f"cannot use {target.path} as the chDB directory ({exc.strerror or exc}): point "
+            "DEALSTREAM_CLICKHOUSE_URL at a writable directory (chdb:///absolute/path)"
+        ) from None
     try:
         client = clickhouse_connect.get_client(interface="chdb", path=str(key))
     except ProgrammingError as exc:
