@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -51,26 +52,71 @@ class LocalBrokerSettings(BaseSettings):
         return self.home / "logs"
 
 
-def server_properties(*, host: str, port: int, data_dir: Path) -> str:
+@dataclass(frozen=True)
+class SaslListener:
+    """A SASL_PLAINTEXT client listener with one user, who is also the broker's own identity.
+
+    The password is written into the broker's config (as Kafka's JAAS needs it), so the local
+    broker is for development and tests, not for guarding production data.
+    """
+
+    mechanism: str  # PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+    username: str
+    password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        for value in (self.username, self.password):
+            if not value or any(c in value for c in '"\\\n\r'):
+                raise ValueError("SASL user and password must be non-empty, without quotes")
+
+    def jaas(self) -> str:
+        user = f'username="{self.username}" password="{self.password}"'
+        if self.mechanism == "PLAIN":
+            module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+            return f'{module} required {user} user_{self.username}="{self.password}";'
+        module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        return f"{module} required {user};"
+
+    def scram_credential(self) -> str | None:
+        """``kafka-storage format --add-scram`` argument; None for PLAIN (users live in JAAS)."""
+        if self.mechanism == "PLAIN":
+            return None
+        return f"{self.mechanism}=[name={self.username},password={self.password}]"
+
+
+def server_properties(
+    *, host: str, port: int, data_dir: Path, sasl: SaslListener | None = None
+) -> str:
     """A KRaft combined broker+controller config tuned for one machine and fast test runs.
 
-    Topic auto-creation is off: dealstream creates every topic it uses explicitly.
+    Topic auto-creation is off: dealstream creates every topic it uses explicitly. With
+    ``sasl`` the client listener is SASL_PLAINTEXT instead of PLAINTEXT.
 
     >>> "auto.create.topics.enable=false" in server_properties(
     ...     host="127.0.0.1", port=9092, data_dir=Path("/tmp/x"))
     True
     """
     controller_port = port + 1
+    name = "PLAINTEXT" if sasl is None else "SASL_PLAINTEXT"
+    security: list[str] = []
+    if sasl is not None:
+        prefix = f"listener.name.sasl_plaintext.{sasl.mechanism.lower()}"
+        security = [
+            f"sasl.enabled.mechanisms={sasl.mechanism}",
+            f"sasl.mechanism.inter.broker.protocol={sasl.mechanism}",
+            f"{prefix}.sasl.jaas.config={sasl.jaas()}",
+        ]
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{host}:{controller_port}",
-            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            f"listeners={name}://{host}:{port},CONTROLLER://{host}:{controller_port}",
+            f"advertised.listeners={name}://{host}:{port}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
+            f"listener.security.protocol.map={name}:{name},CONTROLLER:PLAINTEXT",
+            f"inter.broker.listener.name={name}",
+            *security,
             f"log.dirs={data_dir}",
             "auto.create.topics.enable=false",
             "num.partitions=1",

@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 
 from dealstream.broker.local.config import (
     LocalBrokerSettings,
+    SaslListener,
     log4j2_properties,
     server_properties,
 )
@@ -113,12 +114,40 @@ def _read_pid(settings: LocalBrokerSettings) -> int | None:
     return pid
 
 
-def _format_storage(settings: LocalBrokerSettings, config_file: Path) -> None:
+def _sasl_listener(kafka: KafkaSettings) -> SaslListener | None:
+    """The SASL user of the settings, when they ask for SASL_PLAINTEXT (the local broker has
+    no TLS); the broker then accepts exactly that user."""
+    if kafka.security_protocol == "PLAINTEXT":
+        return None
+    if kafka.security_protocol != "SASL_PLAINTEXT":
+        raise BrokerError(
+            f"the local broker serves PLAINTEXT or SASL_PLAINTEXT, not "
+            f"{kafka.security_protocol}: change DEALSTREAM_KAFKA_SECURITY_PROTOCOL"
+        )
+    if not (kafka.sasl_mechanism and kafka.sasl_username and kafka.sasl_password):
+        raise BrokerError(
+            "SASL_PLAINTEXT needs DEALSTREAM_KAFKA_SASL_MECHANISM, _SASL_USERNAME and "
+            "_SASL_PASSWORD: the local broker is started with that one user"
+        )
+    try:
+        return SaslListener(
+            kafka.sasl_mechanism, kafka.sasl_username, kafka.sasl_password.get_secret_value()
+        )
+    except ValueError as error:
+        raise BrokerError(str(error)) from None
+
+
+def _format_storage(
+    settings: LocalBrokerSettings, config_file: Path, sasl: SaslListener | None
+) -> None:
     if (settings.data_dir / "meta.properties").exists():
         return
     cluster_id = uuid.uuid4().hex[:22]
     command = _java(settings, "kafka.tools.StorageTool", "format", "-t", cluster_id,
                     "-c", str(config_file), "--ignore-formatted")  # fmt: skip
+    scram = sasl.scram_credential() if sasl is not None else None
+    if scram is not None:  # SCRAM users live in the cluster metadata, created with the storage
+        command += ["--add-scram", scram]
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:
         raise BrokerError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
@@ -134,14 +163,19 @@ def start(kafka: KafkaSettings, settings: LocalBrokerSettings) -> BrokerStatus:
             f"no broker answers at {kafka.bootstrap}, and dealstream only starts brokers on "
             "127.0.0.1: start that cluster, or unset DEALSTREAM_KAFKA_BOOTSTRAP"
         )
+    sasl = _sasl_listener(kafka)
     fetch(settings)
     for folder in (settings.home, settings.data_dir, settings.log_dir):
         folder.mkdir(parents=True, exist_ok=True)
     config_file = settings.home / "server.properties"
-    config_file.write_text(server_properties(host=host, port=port, data_dir=settings.data_dir))
+    config_file.touch(mode=0o600)  # may hold the SASL user's password
+    config_file.chmod(0o600)
+    config_file.write_text(
+        server_properties(host=host, port=port, data_dir=settings.data_dir, sasl=sasl)
+    )
     log_config = settings.home / "log4j2.properties"
     log_config.write_text(log4j2_properties(log_dir=settings.log_dir))
-    _format_storage(settings, config_file)
+    _format_storage(settings, config_file, sasl)
     command = _java(
         settings,
         f"-Dlog4j2.configurationFile={log_config}",
