@@ -27,6 +27,7 @@ from typing import Any
 from dealstream.connectors.mqtt_iot.mapping import to_records as telemetry
 from dealstream.connectors.pii import Desensitizer
 from dealstream.connectors.pos_file.parse import to_event as pos_event
+from dealstream.connectors.simulator.browsing import Browsing
 from dealstream.connectors.simulator.chats import chats
 from dealstream.connectors.simulator.customers import (
     CHECKIN_PAGE,
@@ -162,6 +163,7 @@ class World:
     def events(self) -> Iterator[Event]:
         rng = random.Random(self.seed + 1)
         chat_stream = chats(self.seed, 10**9, violation_rate=self.violation_rate)
+        browsing = Browsing(self)  # intent streaks for store tasks (own random draws)
         for offset in range(self.days):
             day_start = self.start + timedelta(days=offset)
             day: list[tuple[int, Event]] = []
@@ -169,6 +171,7 @@ class World:
             day += self._sales(rng, day_start)
             day += self._journeys(rng, day_start, chat_stream)
             day += self._iot(rng, day_start)
+            day += browsing.day(day_start)
             day.sort(key=lambda pair: pair[0])
             for _, event in day:
                 self.tally.counts[event[0]] += 1

@@ -9,10 +9,12 @@ rule's template) and emitted as a ``store.task`` event (``tasks.store.v1``, stat
 window emits the task again as CONVERTED and a ``store_task_conversions`` row. Task ids are
 derived from rule, customer, subject and the triggering view, so a replay raises the same ids.
 
-Customers: a view's customer is its ``payload.phone_ref`` (the phone the user authorised, when
-the tracker reports it) or else its ``customer_ref``; a POS line's is its ``customer_ref`` or
-``member_id`` (both the desensitised member phone); an ERP order's is its ``customer_ref``.
-Stitching other identifiers (union id ↔ phone) is the identity stage's job.
+Customers: a view's customer is the phone the user authorised in the mini program
+(``payload.phone_ref``, which a tracker reports on a session's first event; the link from the
+event's ``customer_ref`` to it is remembered, so later events of that user resolve to it too),
+or else its ``customer_ref``; a POS line's is its ``customer_ref`` or ``member_id`` (both the
+desensitised member phone); an ERP order's is its ``customer_ref``. Wider stitching (WeCom
+contacts, ERP accounts) is the identity stage's job.
 
 Placement: a customer's views (keyed by session), purchases (keyed SKU+region or ERP account)
 and stock (SKU+region) arrive on different topics keyed differently, so no partition number holds
@@ -236,7 +238,7 @@ class StoreTasksPipeline:
             return True
         if kind == "pos.transaction" and p.get("product_line"):
             self._learn_series(p["sku"], p["product_line"])
-        customer = _customer(kind, seen.record)
+        customer = self._resolve(kind, seen.record)
         if customer is None:
             SKIPPED.labels(f"anonymous:{kind}").inc()
             return False
@@ -256,6 +258,19 @@ class StoreTasksPipeline:
         else:
             step.order()
         return True
+
+    def _resolve(self, kind: str, record: dict[str, Any]) -> str | None:
+        """The customer a record belongs to, by phone when any record of theirs showed it."""
+        customer = _customer(kind, record)
+        if kind != "miniprogram.event":
+            return customer
+        ref, phone = record.get("customer_ref"), record["payload"].get("phone_ref")
+        if ref and phone:
+            if self._meta.phone_of.get(ref) != phone:
+                self._meta.phone_of[ref] = phone
+                self._meta.dirty = True
+            return str(phone)
+        return self._meta.phone_of.get(ref, customer) if ref else customer
 
     def _learn_series(self, sku: str, series: str) -> None:
         if self._meta.series_of.get(sku) != series:

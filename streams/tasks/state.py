@@ -160,14 +160,21 @@ class StockState:
 
 @dataclass
 class Meta:
-    """Global facts: the event-time watermark and the series of each SKU seen in POS."""
+    """Global facts: the event-time watermark, the series of each SKU seen in POS, and the
+    phone reference each mini-program customer reference was seen with (identity links)."""
 
     watermark_ms: int | None = None
     series_of: dict[str, str] = field(default_factory=dict)
+    phone_of: dict[str, str] = field(default_factory=dict)
     dirty: bool = False
 
     def to_json(self) -> bytes:
-        doc = {"v": STATE_VERSION, "watermark_ms": self.watermark_ms, "series_of": self.series_of}
+        doc = {
+            "v": STATE_VERSION,
+            "watermark_ms": self.watermark_ms,
+            "series_of": self.series_of,
+            "phone_of": self.phone_of,
+        }
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
@@ -175,7 +182,9 @@ class Meta:
         doc = _doc(data)
         wm = doc["watermark_ms"]
         return cls(
-            None if wm is None else int(wm), {str(k): str(v) for k, v in doc["series_of"].items()}
+            None if wm is None else int(wm),
+            {str(k): str(v) for k, v in doc["series_of"].items()},
+            {str(k): str(v) for k, v in doc["phone_of"].items()},
         )
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from confluent_kafka import Message
 from pydantic import SecretStr
 
 from dealstream.broker.headers import producer_headers
+from dealstream.connectors.pii import Desensitizer
+from dealstream.connectors.simulator.world import World
 from dealstream.schemas import codec, validation
 from dealstream.schemas.samples import sample_event
 from dealstream.sinks.clickhouse import tables
@@ -20,7 +22,7 @@ from dealstream.streams.pipeline import BatchResult, StateRecord
 from dealstream.streams.rules.errors import RuleError
 from dealstream.streams.state_signing import StateSigner
 from dealstream.streams.tasks.pipeline import CHANGELOG_TOPIC, StoreTasksPipeline
-from dealstream.streams.tasks.rules import load_rules
+from dealstream.streams.tasks.rules import BUNDLED_RULES, load_rules
 
 DAY = 86_400_000
 T0 = 1_750_000_000_000
@@ -61,11 +63,16 @@ class DictChangelog:
 class Feed:
     """Encoded records with increasing offsets per topic (partition 0)."""
 
+    TOPICS_ALL: ClassVar[dict[str, str]] = {**TOPICS, "erp.order": "erp.orders.v1"}
+
     def __init__(self) -> None:
         self.offsets: dict[str, int] = {}
 
+    def any(self, event_type: str, record: dict[str, Any]) -> Message:
+        return self._msg(event_type, record)
+
     def _msg(self, event_type: str, record: dict[str, Any]) -> Message:
-        topic = TOPICS[event_type]
+        topic = self.TOPICS_ALL[event_type]
         offset = self.offsets.get(topic, 0)
         self.offsets[topic] = offset + 1
         value, headers = codec.encode(event_type, record)
@@ -74,11 +81,12 @@ class Feed:
         )
 
     def view(self, at: int, *, who: str = ALICE, series: str = "净水器", sku: str = "WP-200",
-             store: str | None = "SH002", action: str = "PAGE_VIEW") -> Message:  # fmt: skip
+             store: str | None = "SH002", action: str = "PAGE_VIEW",
+             phone_ref: str | None = None) -> Message:  # fmt: skip
         record = sample_event(
             "miniprogram.event", customer_ref=who, occurred_at=_dt(at), ingested_at=_dt(at),
             session_id=f"s-{at}", page=f"/p/{sku}", action=action, sku=sku, series=series,
-            store_id=store, amount=None,
+            store_id=store, amount=None, phone_ref=phone_ref,
         )  # fmt: skip
         return self._msg("miniprogram.event", record)
 
@@ -342,3 +350,26 @@ def test_a_when_condition_in_the_rule_language_narrows_the_rule() -> None:
     f = Feed()
     close = [f.view(T0), f.view(T0 + 2 * DAY - 5), f.view(T0 + 2 * DAY)]
     assert len(tasks(run(new(rules=text), close))) == 1
+
+
+def test_a_phone_shown_once_links_the_later_events_of_that_user() -> None:
+    f = Feed()
+    first = f.view(T0, who="unionid:u1", phone_ref=ALICE)  # the session's first event
+    rest = [f.view(T0 + DAY, who="unionid:u1"), f.view(T0 + 2 * DAY, who="unionid:u1")]
+    history = f.buy(T0 - DAY, store="SH001", sku="FL-01", line="滤芯")
+    result = run(new(), [history, first, *rest, f.buy(T0 + 3 * DAY)])
+    events = tasks(result)
+    assert [t["payload"]["status"] for t in events] == ["OPEN", "CONVERTED"]
+    assert events[0]["customer_ref"] == ALICE and events[0]["payload"]["store_id"] == "SH001"
+
+
+def test_the_simulated_world_raises_tasks_and_some_convert() -> None:
+    world = World(3, days=45, customers=300, scale=0.5, pii=Desensitizer(SecretStr("k")))
+    f = Feed()
+    msgs = [f.any(et, record) for et, record in world.events() if et in Feed.TOPICS_ALL]
+    p = new(rules=BUNDLED_RULES.read_text(encoding="utf-8"))
+    result = run(p, msgs, size=500)
+    opened, converted = p.counts["OPEN"], p.counts["CONVERTED"]
+    assert opened >= 10 and 0 < converted < opened
+    assert len(result.rows[tables.STORE_TASKS]) == opened
+    assert all(validation.validate("store.task", t) == [] for t in tasks(result))
