@@ -250,6 +250,9 @@ def _summary(
         violations, alerted = client.query(
             "SELECT count(), uniqExact(message_event_id) FROM compliance_violations FINAL"
         ).result_rows[0]
+        tasks, converted = client.query(
+            "SELECT sum(tasks), sum(converted) FROM store_task_conversion_rates"
+        ).result_rows[0]
     finally:
         client.close()
     table = Table(title="dealstream demo: five source families -> worker -> ClickHouse and alerts")
@@ -266,6 +269,8 @@ def _summary(
     table.add_row("chat messages checked", str(fed.chats))
     table.add_row("  written to break a rule / alerted", f"{fed.planted} / {alerted}")
     table.add_row("  compliance alerts (violations)", str(violations))
+    rate = f" ({converted / tasks:.0%})" if tasks else ""
+    table.add_row("store tasks raised / converted (tasks.store.v1)", f"{tasks} / {converted}{rate}")
     table.add_row("records per topic (all five source families, and alerts)", "")
     for topic, count in flowing.items():
         table.add_row(f"  {topic}", str(count))
