@@ -8,8 +8,13 @@
 2. real       - the same forecasters on real monthly sales shipped in packages: Australian wine
                 sales (`pmdarima.datasets.load_wineind`) and airline passengers
                 (`river.datasets.AirlinePassengers`).
-3. throughput - `ForecastPipeline.process` over Avro-encoded POS messages held in memory.
-4. memory     - snapshot bytes per key, and tracemalloc of N live keys, per family.
+3. stream     - the same world through `ForecastPipeline` itself: weekly POS sales as Avro
+                messages and tender awards as `tender.notice` records on its signal feed (every
+                key of the region sees them), WITH vs WITHOUT the feed, vs seasonal naive:
+                MAPE/WAPE per horizon from its `forecast_accuracy` rows, coverage of its
+                `forecasts` intervals, events/s, and changelog bytes per key and for the signals.
+4. throughput - `ForecastPipeline.process` over Avro-encoded POS messages held in memory.
+5. memory     - snapshot bytes per key, and tracemalloc of N live keys, per family.
 
 No broker is needed. Timings are from a shared, noisy machine: compare ratios.
 """
@@ -43,7 +48,13 @@ from dealstream.models.state import KeyState
 from dealstream.schemas import codec
 from dealstream.schemas.samples import sample_event
 from dealstream.streams.changelog import State
-from dealstream.streams.forecast import ForecastPipeline, ForecastSettings
+from dealstream.streams.forecast import (
+    FORECAST_ACCURACY,
+    FORECASTS,
+    ForecastPipeline,
+    ForecastSettings,
+)
+from dealstream.streams.forecast_signals import encode_state
 
 RESULTS = Path(__file__).parent / "results" / "forecast_eval.json"
 WEEK_MS = 7 * DAY_MS
@@ -213,7 +224,130 @@ def real(horizons: tuple[int, ...] = (1, 4, 12), warmup: int = 24) -> dict[str, 
     return out
 
 
-# -- 3. pipeline throughput -------------------------------------------------------------------
+# -- 3. the stream pipeline with and without its signal feed -----------------------------------
+TENDERS = "tenders.notices.v1"
+
+
+class ListFeed:
+    """Signal records in memory; ``poll`` hands out those not handed out yet."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        self._messages = messages
+        self.positions: dict[tuple[str, int], int] = {}
+
+    def seek(self, positions: Any) -> None:
+        self.positions.update(positions)
+
+    def poll(self) -> list[Message]:
+        out, self._messages = self._messages, []
+        return out
+
+    def catch_up(self) -> list[Message]:
+        return self.poll()
+
+
+def world_messages(world: World, weeks: int) -> tuple[list[Message], list[Message]]:
+    """One POS line per key and week (its weekly units), and one award notice per award."""
+    template = sample_event("pos.transaction")
+    pos: list[Message] = []
+    offsets: dict[int, int] = {}
+    for w in range(weeks):
+        for k, (key, ys) in enumerate(sorted(world.sales.items())):
+            sku, region = key.split("|")
+            partition = k % 4
+            rec = {**template, "payload": dict(template["payload"]), "event_id": f"{key}-{w}"}
+            rec["payload"].update(sku=sku, region=region, store_id=f"S-{region}",
+                                  transaction_id=f"T{key}{w}", quantity=round(ys[w]),
+                                  discount=Decimal(0), amount=Decimal(10))  # fmt: skip
+            at = datetime.fromtimestamp((MON + w * WEEK_MS + DAY_MS + k) / 1000, tz=UTC)
+            rec["occurred_at"] = rec["ingested_at"] = at
+            value, headers = codec.encode("pos.transaction", rec)
+            offset = offsets[partition] = offsets.get(partition, -1) + 1
+            pos.append(Message(topic="pos.transactions.v1", partition=partition, offset=offset,
+                               key=key.encode(), value=value, headers=headers))  # fmt: skip
+    notices: list[Message] = []
+    regions = sorted({key.split("|")[1] for key in world.sales})
+    for region in regions:
+        first = next(k for k in world.sales if k.endswith(f"|{region}"))
+        for w, x in enumerate(world.signals[first][:weeks]):
+            if not x["tender_award"]:
+                continue
+            at = datetime.fromtimestamp((MON + w * WEEK_MS + 2 * DAY_MS) / 1000, tz=UTC)
+            rec = sample_event("tender.notice", kind="AWARD", region=region, published_at=at,
+                               notice_id=f"N{region}{w}")  # fmt: skip
+            rec["occurred_at"] = rec["ingested_at"] = at
+            value, headers = codec.encode("tender.notice", rec)
+            notices.append(Message(topic=TENDERS, partition=0, offset=len(notices),
+                                   value=value, headers=headers))  # fmt: skip
+    return pos, notices
+
+
+def stream(weeks: int, skus: int, regions: int, seed: int, batch: int = 500) -> dict[str, Any]:
+    """The forecast pipeline over the simulated world (module docstring, section 3)."""
+    horizons, warmup = (1, 4, 13), 60
+    world = simulate(weeks, skus=skus, regions=regions, seed=seed)
+    pos, notices = world_messages(world, weeks)
+    runs = {
+        "linear_with_signals": ("linear", True),
+        "linear_without_signals": ("linear", False),
+        "holt_winters": ("holt_winters", False),
+        "seasonal_naive": ("seasonal_naive", False),
+    }
+    out: dict[str, Any] = {
+        "keys": len(world.sales), "weeks": weeks, "warmup_weeks": warmup, "events": len(pos),
+        "signal_records": len(notices), "by_model": {},
+    }  # fmt: skip
+    for name, (family, fed) in runs.items():
+        settings = ForecastSettings(family=family, season=52, horizons=horizons, level=LEVEL,
+                                    min_history=0, promotions=False)  # fmt: skip
+        pipeline = ForecastPipeline(
+            state_reader=EmptyChangelog(), settings=settings,
+            signal_feed=ListFeed(list(notices)) if fed else None, signal_topics=(TENDERS,),
+        )  # fmt: skip
+        forecasts: list[Any] = []
+        scored: list[Any] = []
+        start = time.perf_counter()
+        for i in range(0, len(pos), batch):
+            rows = pipeline.process(pos[i : i + batch]).rows
+            forecasts += rows[FORECASTS.name]
+            scored += rows[FORECAST_ACCURACY.name]
+        elapsed = time.perf_counter() - start
+        keyed = [len(snapshot.dumps(state)) for state in pipeline.keys.values()]
+        signal_bytes = len(encode_state(pipeline.signals))
+        score = _stream_score(forecasts, scored, warmup)
+        out["by_model"][name] = score.row()
+        out[f"{name}_cost"] = {
+            "events_per_s": round(len(pos) / elapsed),  # every event closes a period here
+            "snapshot_bytes_per_key": round(sum(keyed) / len(keyed)),
+            "signal_state_bytes": signal_bytes,
+        }
+    return out
+
+
+def _stream_score(forecasts: list[Any], scored: list[Any], warmup: int) -> Score:
+    """Accuracy rows past the warm-up, and whether each actual fell in its interval."""
+    fc = {n: i for i, n in enumerate(FORECASTS.columns)}
+    ac = {n: i for i, n in enumerate(FORECAST_ACCURACY.columns)}
+    first = min(r[ac["period_start"]] for r in scored)
+    start = first.timestamp() * 1000 + warmup * WEEK_MS
+    intervals = {
+        (r[fc["key"]], r[fc["target_start"]], r[fc["horizon"]]): (r[fc["lower"]], r[fc["upper"]])
+        for r in forecasts
+    }
+    score = Score()
+    for r in scored:
+        if r[ac["period_start"]].timestamp() * 1000 < start:
+            continue
+        h, actual = r[ac["horizon"]], r[ac["actual"]]
+        score.by_h.setdefault(h, AccuracyStats()).update(r[ac["forecast"]], actual)
+        lo_hi = intervals.get((r[ac["key"]], r[ac["period_start"]], h))
+        if lo_hi is not None and math.isfinite(lo_hi[1]):
+            score.with_interval[h] = score.with_interval.get(h, 0) + 1
+            score.covered[h] = score.covered.get(h, 0) + (lo_hi[0] <= actual <= lo_hi[1])
+    return score
+
+
+# -- 4. pipeline throughput -------------------------------------------------------------------
 class EmptyChangelog:
     def read(self, topic: str, partitions: Sequence[int]) -> State:
         return {p: {} for p in partitions}
@@ -255,7 +389,7 @@ def throughput(n: int, keys: int, weeks: int, batch: int, seed: int) -> dict[str
     return out
 
 
-# -- 4. memory per key ------------------------------------------------------------------------
+# -- 5. memory per key ------------------------------------------------------------------------
 def memory(keys: int, weeks: int, seed: int) -> dict[str, Any]:
     horizons = (1, 4, 13)
     world = simulate(weeks, skus=max(1, keys // 4), regions=4, seed=seed)
@@ -326,15 +460,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "note": "timings from a shared 2-core machine: compare ratios, not absolute figures",
         "accuracy": accuracy(args.weeks, args.skus, args.regions, args.seed),
     }
+    result["stream"] = stream(args.weeks, args.skus, args.regions, args.seed)
     if not args.skip_real:
         result["real"] = real()
     result["throughput"] = throughput(args.events, 100, 26, 1000, args.seed)
     result["memory"] = memory(args.memory_keys, 104, args.seed)
     result["seconds"] = _r(time.perf_counter() - t0)
     console.print(_table("synthetic weekly sales with signals", result["accuracy"]["by_model"]))
+    console.print(_table("the same through ForecastPipeline", result["stream"]["by_model"]))
     for name, res in result.get("real", {}).items():
         console.print(_table(f"{name} (monthly)", res["by_model"]))
-    console.print_json(data={"throughput": result["throughput"], "memory": result["memory"]})
+    costs = {k: v for k, v in result["stream"].items() if k.endswith("_cost")}
+    console.print_json(
+        data={"stream": costs, "throughput": result["throughput"], "memory": result["memory"]}
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     console.print(f"written {args.output}")

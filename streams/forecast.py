@@ -249,6 +249,9 @@ class ForecastPipeline:
         if copies and not self._signals.progress and not self._signals.dirty:
             self._signals = max(copies, key=lambda c: c.progress)
             self._feed.seek(self._signals.positions)
+        caught_up = self._feed.catch_up()  # signals published so far, before the first sale
+        if caught_up:
+            self._signal_reader.apply(caught_up, self._signals)
         log.info(
             "forecast state restored for partitions %s: %d keys, signals %s",
             numbers,

@@ -8,7 +8,10 @@ assigns itself *all* partitions of the signal topics (its own consumer, no group
 as the changelog reader does) and the pipeline folds what it reads into a
 ``models.signals.SignalBoard`` (a few floats per region and period).
 
-Reading never blocks: ``poll`` returns what librdkafka has already fetched (``consume`` with a
+When partitions are assigned the feed first catches up: it reads the signal topics to the end
+they had then (bounded by ``catch_up_s``, like the changelog restore), so signals published
+before the worker started are on the board before the first sale is processed. After that,
+reading never blocks: ``poll`` returns what librdkafka has already fetched (``consume`` with a
 zero timeout), a missing topic (``procurement.plans.v1`` before its producer exists) is skipped
 and looked for again later, and a period with no signal is learned without one. So a stale or
 absent feed degrades the features, never the forecasts' timeliness. The price is that which
@@ -62,6 +65,7 @@ class SignalFeed(Protocol):
 
     def seek(self, positions: Mapping[tuple[str, int], int]) -> None: ...
     def poll(self) -> list[Message]: ...
+    def catch_up(self) -> list[Message]: ...
 
 
 @dataclass
@@ -163,8 +167,10 @@ class KafkaSignalFeed:
         *,
         max_records: int = 5_000,
         recheck_s: float = 60.0,
+        catch_up_s: float = 15.0,
     ) -> None:
         self._kafka = kafka
+        self._catch_up_s = catch_up_s
         self._topics = tuple(topics)
         self._max_records = max_records
         self._recheck_s = recheck_s
@@ -190,16 +196,39 @@ class KafkaSignalFeed:
             self._assign_existing()
         if not self._assigned:
             return []
+        return self._read(0)
+
+    def _read(self, timeout_s: float, eof: set[tuple[str, int]] | None = None) -> list[Message]:
+        """Fetched records; partitions that reached their end are removed from ``eof``."""
+        assert self._consumer is not None
         out = []
-        for message in self._consumer.consume(self._max_records, 0):
+        for message in self._consumer.consume(self._max_records, timeout_s):
             error = message.error()
+            tp = (cast(str, message.topic()), cast(int, message.partition()))
             if error is None:
                 out.append(message)
-                self._positions[(cast(str, message.topic()), cast(int, message.partition()))] = (
-                    cast(int, message.offset()) + 1
-                )
-            elif error.code() != KafkaError._PARTITION_EOF:
+                self._positions[tp] = cast(int, message.offset()) + 1
+            elif error.code() == KafkaError._PARTITION_EOF:
+                if eof is not None:
+                    eof.discard(tp)
+            else:
                 log.warning("signal feed: %s", error)
+        return out
+
+    def catch_up(self) -> list[Message]:
+        """Everything up to the end of every signal partition (at most ``catch_up_s``)."""
+        if self._consumer is None:
+            self._consumer = Consumer(self._config())
+        self._checked_at = time.monotonic()
+        self._assign_existing()
+        behind = {(tp.topic, tp.partition) for tp in self._partitions(self._assigned)}
+        out: list[Message] = []
+        deadline = time.monotonic() + self._catch_up_s
+        while behind and time.monotonic() < deadline:
+            out += self._read(0.2, eof=behind)
+        if behind:
+            log.warning("signal feed not caught up within %.0fs: %s behind", self._catch_up_s,
+                        sorted(behind))  # fmt: skip
         return out
 
     def close(self) -> None:
@@ -235,6 +264,7 @@ class KafkaSignalFeed:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,  # how catch_up knows it reached the end
             "queued.max.messages.kbytes": 8192,
         }
 
@@ -246,4 +276,7 @@ class NoSignals:
         pass
 
     def poll(self) -> list[Message]:
+        return []
+
+    def catch_up(self) -> list[Message]:
         return []

@@ -122,3 +122,44 @@ def test_worker_killed_mid_stream_ends_with_the_forecasts_of_an_uninterrupted_ru
     assert len(expected) > 24 * 20 * HORIZONS
     assert forecasts(chdb) == expected
     assert chdb_query(chdb, "SELECT count() FROM pos_transactions FINAL") == [(total,)]
+
+
+def produce_awards(kafka: KafkaSettings, region: str, weeks: range) -> None:
+    """Tender award notices in ``region`` (a signal topic the worker reads in full)."""
+    writer = EventWriter(
+        make_producer(kafka, client_id="it-forecast-tenders"),
+        event_type="tender.notice", source="it", topic_prefix=kafka.topic_prefix,
+    )  # fmt: skip
+    for w in weeks:
+        at = datetime.fromtimestamp((MON + w * WEEK_MS + DAY_MS) / 1000, tz=UTC)
+        record = sample_event("tender.notice", kind="AWARD", region=region,
+                              notice_id=f"N-{w}", published_at=at)  # fmt: skip
+        record["occurred_at"] = record["ingested_at"] = at
+        record["event_id"] = uuid.UUID(int=10_000 + w).hex
+        assert writer.write(record, raw=b"", position=f"it-tender:{w}")
+    writer.flush()
+
+
+def test_region_signals_from_a_topic_reach_the_forecasts_of_that_region(
+    kafka: KafkaSettings, tmp_path: Path, worker_factory: Any
+) -> None:
+    produce_awards(kafka, "CN-EAST", range(0, WEEKS, 3))
+    produce_sales(kafka, keys=4, per_week=6)
+    chdb = tmp_path / "chdb"
+    env = {**ENV, "DEALSTREAM_FORECAST_FAMILY": "linear"}
+    worker_factory(kafka, chdb, f"it-{uuid.uuid4().hex[:6]}", "--idle-stop", "4", **env).run()
+
+    rows = chdb_query(
+        chdb,
+        "SELECT region, countIf(mapContains(signal_freshness, 'tender_award')), count(), "
+        "any(model_family), any(grain) FROM forecasts FINAL GROUP BY region ORDER BY region",
+    )
+    (east, east_signal, east_total, family, grain), (north, north_signal, _, _, _) = rows
+    assert (east, north, family, grain) == ("CN-EAST", "CN-NORTH", "linear", "sku|region")
+    # every CN-EAST key (on whichever partition) sees the awards, once the feed has caught up
+    assert 0 < east_signal <= east_total and north_signal == 0
+    latest = chdb_query(
+        chdb, "SELECT key FROM forecasts_latest WHERE region = 'CN-EAST' "
+        "AND mapContains(signal_freshness, 'tender_award')",
+    )  # fmt: skip
+    assert len(latest) == 2 * HORIZONS

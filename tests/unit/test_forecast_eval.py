@@ -68,3 +68,16 @@ def test_memory_per_key_and_main_writes_json(tmp_path: Path) -> None:
     by_model = result["accuracy"]["by_model"]
     assert {"linear_with_signals", "linear_without_signals", "seasonal_naive"} <= set(by_model)
     assert set(by_model["seasonal_naive"]) == {"1", "4", "13"}
+
+
+def test_stream_pipeline_with_and_without_its_signal_feed() -> None:
+    out = fe.stream(90, skus=2, regions=2, seed=3)
+    assert out["signal_records"] > 0 and out["events"] == 4 * 90
+    fed, unfed = out["by_model"]["linear_with_signals"], out["by_model"]["linear_without_signals"]
+    assert set(fed) == set(unfed) == {"1", "4", "13"}
+    assert fed["1"]["mape"] != unfed["1"]["mape"]  # the awards reached the model
+    assert all(0.0 <= cell["coverage"] <= 1.0 for cell in fed.values())
+    cost = out["linear_with_signals_cost"]
+    assert cost["events_per_s"] > 0 and cost["signal_state_bytes"] > 0
+    assert out["seasonal_naive_cost"]["snapshot_bytes_per_key"] > 0
+    assert gauge("dealstream_forecast_mae", "linear", "1") is not None

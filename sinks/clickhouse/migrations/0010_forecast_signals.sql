@@ -12,3 +12,11 @@ ALTER TABLE forecasts
 ALTER TABLE forecast_accuracy
     ADD COLUMN IF NOT EXISTS key_family LowCardinality(String) DEFAULT '',
     ADD COLUMN IF NOT EXISTS model_family LowCardinality(String) DEFAULT '';
+
+-- A view's `SELECT *` is expanded when it is created: re-create it so it shows the new columns
+-- (same query as in 0004).
+CREATE OR REPLACE VIEW forecasts_latest AS
+SELECT *
+FROM forecasts FINAL
+ORDER BY key, horizon, period_start DESC, produced_at DESC
+LIMIT 1 BY key, horizon;
