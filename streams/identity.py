@@ -85,6 +85,7 @@ class IdentityResolver:
             return Resolution(None)
         merges: list[Merge] = []
         refused = 0
+        known = {self._of[i] for i in ids if i in self._of}  # ids rows may carry already
         current = self._add(ids[0])
         for identifier in ids[1:]:
             other = self._of.get(identifier)
@@ -99,9 +100,9 @@ class IdentityResolver:
                 self._members[current].append(identifier)
                 fresh = customer_id(identifier)
                 if fresh < current:
-                    current = self._union(fresh, current, merges)
+                    current = self._union(fresh, current, merges, known)
                 continue
-            current = self._union(current, other, merges)
+            current = self._union(current, other, merges, known)
         return Resolution(current, tuple(merges), refused)
 
     def _add(self, identifier: str) -> str:
@@ -113,14 +114,18 @@ class IdentityResolver:
         self._members[customer] = [identifier]
         return customer
 
-    def _union(self, a: str, b: str, merges: list[Merge]) -> str:
-        """Move the larger id's component into the smaller (which may not exist yet)."""
+    def _union(self, a: str, b: str, merges: list[Merge], known: set[str]) -> str:
+        """Move the larger id's component into the smaller (which may not exist yet).
+
+        An id created by this very record was never handed out: no merge, no alias for it.
+        """
         into, merged = min(a, b), max(a, b)
         moved = self._members.pop(merged)
         for identifier in moved:
             self._of[identifier] = into
         self._members.setdefault(into, []).extend(moved)
-        gone = [merged, *self._aliases.pop(merged, [])]
+        gone = [merged] if merged in known else []
+        gone += self._aliases.pop(merged, [])
         self._aliases.setdefault(into, []).extend(gone)
         for old in gone:
             self._seq += 1

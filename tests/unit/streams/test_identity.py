@@ -67,6 +67,8 @@ def test_a_new_identifier_with_a_smaller_hash_renames_the_customer_with_a_merge(
     renamed = r.resolve([first, smaller])
     assert renamed.customer == customer_id(smaller)
     assert renamed.merges == (Merge(old or "", customer_id(smaller), 1),)
+    # Ids created and replaced within one record were never handed out: no merge for them.
+    assert IdentityResolver().resolve([first, smaller]).merges == ()
 
 
 def test_components_stop_growing_at_max_identifiers() -> None:
