@@ -62,7 +62,7 @@ CHANGELOG_TOPIC = STORE_TASKS_STATE_TOPIC  # compacted, one partition
 INPUTS = ("erp.inventory", "pos.transaction", "erp.order", "miniprogram.event")
 """Read in this order within a batch: stock and purchases before the views they qualify."""
 _META_KEY = b"m:meta"
-HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 
 SKIPPED = Counter(
     "dealstream_store_tasks_skipped_total",
@@ -197,8 +197,8 @@ class StoreTasksPipeline:
         before = self._meta.watermark_ms
         if newest is not None and newest != before:
             self._meta.watermark_ms, self._meta.dirty = newest, True
-            if before is None or newest // HOUR_MS != before // HOUR_MS:
-                self._expire(newest)  # hourly: a scan of every customer is not per batch
+            if before is None or newest // DAY_MS != before // DAY_MS:
+                self._expire(newest)  # daily: a scan of every customer is not per batch
         return result
 
     def _apply(self, kind: str, seen: Seen, out: BatchResult) -> bool:
