@@ -253,6 +253,12 @@ def _summary(
         tasks, converted = client.query(
             "SELECT sum(tasks), sum(converted) FROM store_task_conversion_rates"
         ).result_rows[0]
+        journeys = client.query(
+            "SELECT (SELECT count() FROM journey_steps FINAL), (SELECT uniqExact(customer_id) "
+            "FROM journey_steps_resolved), (SELECT count() FROM customer_merges FINAL), "
+            "(SELECT countIf(alerting = 1) FROM channel_health_latest), "
+            "(SELECT count() FROM channel_health_latest)"
+        ).result_rows[0]
     finally:
         client.close()
     table = Table(title="dealstream demo: five source families -> worker -> ClickHouse and alerts")
@@ -269,6 +275,10 @@ def _summary(
     table.add_row("chat messages checked", str(fed.chats))
     table.add_row("  written to break a rule / alerted", f"{fed.planted} / {alerted}")
     table.add_row("  compliance alerts (violations)", str(violations))
+    table.add_row(
+        "journey steps / customers / merges; channels below health threshold",
+        "{} / {} / {}; {} of {}".format(*journeys),
+    )
     rate = f" ({converted / tasks:.0%})" if tasks else ""
     table.add_row("store tasks raised / converted (tasks.store.v1)", f"{tasks} / {converted}{rate}")
     table.add_row("records per topic (all five source families, and alerts)", "")
