@@ -111,6 +111,7 @@ class JourneysPipeline:
         self._dirty = False
         self._restored: list[dict[str, Any]] = []
         self._restored_alerts: list[dict[str, Any]] = []
+        self._swept_at: int | None = None  # watermark of the last sweep (not state: a cache)
 
     @classmethod
     def from_settings(
@@ -308,7 +309,13 @@ class JourneysPipeline:
         st.health.sla_outcome(channel, on_time, event_id, at_ms)
 
     def _sweep(self, st: JourneyState) -> bool:
-        """Unanswered customer messages past the SLA (and lateness) are misses."""
+        """Unanswered customer messages past the SLA (and lateness) are misses.
+
+        Runs when the WeCom watermark moved (a scan of the open conversations per batch
+        would cost more than the batch on a quiet topic)."""
+        if st.wecom_watermark_ms == self._swept_at:
+            return False
+        self._swept_at = st.wecom_watermark_ms
         sla_ms = self.health_settings.sla_s * 1000
         due = st.wecom_watermark_ms - sla_ms - self.settings.sla_lateness_s * 1000
         idle = st.wecom_watermark_ms - self.settings.conversation_idle_days * 86_400_000
