@@ -109,7 +109,10 @@ def standard_topics(kafka: KafkaSettings) -> list[TopicSpec]:
     # Identity and journey state: compacted, one partition (a customer's events span them all).
     specs.append(
         TopicSpec(
-            kafka.topic(IDENTITY_STATE_TOPIC), 1, kafka.topic_replication, STATE_TOPIC_CONFIG
+            kafka.topic(IDENTITY_STATE_TOPIC),
+            1,
+            kafka.topic_replication,
+            STATE_TOPIC_CONFIG,
         )
     )
     return specs
