@@ -88,7 +88,7 @@ class StoreTasksPipeline:
         *,
         state_reader: StateReader,
         topic_prefix: str = "",
-        changelog_topic: str = CHANGELOG_TOPIC,
+        changelog_topic: str | None = None,
         settings: StoreTasksSettings | None = None,
         rules: Sequence[IntentRule] | None = None,
         readers: dict[str, RecordReader] | None = None,
@@ -105,7 +105,7 @@ class StoreTasksPipeline:
             self._inputs[topic] = _Input(name, reader)
         self.topics: tuple[str, ...] = tuple(self._inputs)
         self.home_topic = self.topics[-1]  # the mini-program topic
-        self.changelog_topic = changelog_topic
+        self.changelog_topic = changelog_topic or topic_prefix + CHANGELOG_TOPIC
         self._reader = state_reader
         self._signer = signer or StateSigner(StateSettings().key)
         retention = max((r.retention() for r in self.rules), default=0)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from dealstream.broker.clients import make_producer
 from dealstream.broker.settings import KafkaSettings
@@ -135,11 +135,22 @@ def test_views_raise_a_task_sent_to_wecom_and_a_purchase_converts_it(
     assert chdb_query(
         chdb, "SELECT task_id, conversion_store_id FROM store_task_conversions FINAL"
     ) == [(task["task_id"], "SH003")]
+    # the state went to the deployment's own (prefixed) changelog
+    assert _records(kafka, kafka.topic("state.store-tasks.v1")) > 0
     assert chdb_query(
         chdb,
         "SELECT store_id, rule_id, tasks, converted, conversion_rate "
         "FROM store_task_conversion_rates",
     ) == [("SH001", "repeat_series_views", 1, 1, 1.0)]
+
+
+def _records(kafka: KafkaSettings, topic: str) -> int:
+    probe = Consumer({**kafka.client_config(), "group.id": f"it-{uuid.uuid4().hex}"})
+    try:
+        low, high = probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        return int(high - low)
+    finally:
+        probe.close()
 
 
 def check_wecom(fake: FakeWecom, opened: dict[str, Any]) -> None:
