@@ -172,9 +172,7 @@ class StoreTasksPipeline:
     # -- processing --------------------------------------------------------------------------
     def process(self, messages: Sequence[Message]) -> BatchResult:
         result = BatchResult(rows={TASKS.name: [], CONVERSIONS.name: []})
-        by_topic: dict[str, list[Message]] = {}
-        for m in messages:
-            by_topic.setdefault(cast(str, m.topic()), []).append(m)
+        by_topic = _by_topic(messages)
         home = (self.home_topic, 0)
         newest = self._meta.watermark_ms
         for topic in self.topics:  # stock and purchases before views
@@ -286,3 +284,14 @@ class StoreTasksPipeline:
             evicted = c.signals.evict(watermark)
             if gone or stale or evicted or len(kept) != len(c.purchases):
                 c.purchases, c.dirty = kept, True
+
+
+def _by_topic(messages: Sequence[Message]) -> dict[str, Sequence[Message]]:
+    """Messages per topic; a one-topic batch stays the very list the engine handed over, so a
+    :class:`RecordReader` shared with the topic's other pipelines finds it decoded."""
+    if messages and all(m.topic() == messages[0].topic() for m in messages):
+        return {cast(str, messages[0].topic()): messages}
+    groups: dict[str, list[Message]] = {}
+    for m in messages:
+        groups.setdefault(cast(str, m.topic()), []).append(m)
+    return dict(groups)

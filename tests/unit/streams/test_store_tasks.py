@@ -18,6 +18,7 @@ from dealstream.schemas import codec, validation
 from dealstream.schemas.samples import sample_event
 from dealstream.sinks.clickhouse import tables
 from dealstream.streams.changelog import State
+from dealstream.streams.decoding import Checked, RecordReader
 from dealstream.streams.pipeline import BatchResult, StateRecord
 from dealstream.streams.rules.errors import RuleError
 from dealstream.streams.state_signing import StateSigner
@@ -373,3 +374,25 @@ def test_the_simulated_world_raises_tasks_and_some_convert() -> None:
     assert opened >= 10 and 0 < converted < opened
     assert len(result.rows[tables.STORE_TASKS]) == opened
     assert all(validation.validate("store.task", t) == [] for t in tasks(result))
+
+
+def test_a_one_topic_batch_decoded_by_another_pipeline_is_not_decoded_again() -> None:
+    reader = RecordReader("pos.transaction")
+    decoded: list[int] = []
+    check = reader._check
+
+    def counting(batch: Sequence[Message]) -> Checked:
+        decoded.append(len(batch))
+        return check(batch)
+
+    reader._check = counting  # type: ignore[method-assign]
+    p = StoreTasksPipeline(
+        state_reader=DictChangelog(),
+        rules=load_rules(RULES),
+        readers={"pos.transactions.v1": reader},
+    )
+    f = Feed()
+    batch = [f.buy(T0), f.buy(T0 + 1)]
+    reader.read(batch)  # the POS storage pipeline's turn
+    assert p.process(batch).processed == 2
+    assert decoded == [2]
