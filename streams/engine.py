@@ -33,6 +33,7 @@ from dealstream.sinks.clickhouse.errors import SinkBackpressure
 from dealstream.streams import metrics
 from dealstream.streams.pipeline import (
     AlertSink,
+    EventSink,
     Pipeline,
     Row,
     RowSink,
@@ -63,6 +64,7 @@ class Engine:
         producer: Producer,
         sink: RowSink,
         alerts: AlertSink,
+        events: EventSink | None = None,
         max_batch: int = 2_000,
         poll_timeout_s: float = 0.05,
         commit_interval_s: float = 1.0,
@@ -92,6 +94,7 @@ class Engine:
         self._inflight_offsets: dict[tuple[str, int], int] = {}
         self._inflight_sink: RowSink | None = None
         self._alerts = alerts
+        self._events = events
         self._dead_letters = DeadLetterPublisher(producer, encode=encode)
         self._max_batch = max_batch
         self._poll_timeout_s = poll_timeout_s
@@ -205,6 +208,12 @@ class Engine:
         result = pipeline.process(batch)
         self._dead_letters.publish(result.dead_letters)
         self._alerts.publish(result.alerts, result.alert_sources)
+        if result.events:
+            if self._events is None:
+                raise RuntimeError(
+                    f"pipeline {pipeline.name} made events but the engine has no sink"
+                )
+            self._events.publish(result.events)
         for table, rows in result.rows.items():
             self._add_rows(table, rows)
         metrics.observe_batch(pipeline.name, batch, result, time.perf_counter() - started)

@@ -25,6 +25,9 @@ DEAD_LETTERS = Counter(
     ["pipeline", "topic", "stage", "code"],
 )
 ALERTS_OUT = Counter("dealstream_alerts_total", "Alerts published", ["pipeline", "kind"])
+EVENTS_OUT = Counter(
+    "dealstream_events_out_total", "Events a pipeline published", ["pipeline", "event_type"]
+)
 BATCH_SECONDS = Histogram(
     "dealstream_batch_seconds",
     "Time to process one consumed batch (decode to sink buffer)",
@@ -67,6 +70,8 @@ def observe_batch(
         DEAD_LETTERS.labels(pipeline, letter.topic, letter.stage, letter.error_code).inc()
     for alert in result.alerts:
         ALERTS_OUT.labels(pipeline, str(alert.get("kind", ""))).inc()
+    for event in result.events:
+        EVENTS_OUT.labels(pipeline, str(event.get("event_type", ""))).inc()
     oldest_ms = batch[0].timestamp()[1]
     if oldest_ms > 0:
         RECORD_AGE_SECONDS.labels(pipeline).observe(max(0.0, time.time() - oldest_ms / 1000))

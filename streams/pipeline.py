@@ -24,6 +24,8 @@ class BatchResult:
     rows: dict[str, list[Row]] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # Enveloped events the batch made (e.g. ``store.task``), for their event type's topic.
+    events: list[dict[str, Any]] = field(default_factory=list)
     processed: int = 0
     # alert_id → Kafka timestamp (ms) of the record that raised it, for the event → alert
     # latency histogram; alerts raised by timers have no such record and are left out.
@@ -41,6 +43,7 @@ class BatchResult:
             self.rows.setdefault(table, []).extend(rows)
         self.alerts.extend(other.alerts)
         self.alert_sources.update(other.alert_sources)
+        self.events.extend(other.events)
         self.dead_letters.extend(other.dead_letters)
         self.processed += other.processed
 
@@ -77,6 +80,10 @@ class AlertSink(Protocol):
     def publish(
         self, alerts: Sequence[dict[str, Any]], sources: Mapping[str, int] | None = None
     ) -> int: ...
+
+
+class EventSink(Protocol):
+    def publish(self, events: Sequence[dict[str, Any]]) -> int: ...
 
 
 @dataclass(frozen=True)

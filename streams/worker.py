@@ -17,7 +17,7 @@ from dealstream.sinks.clickhouse.client import connect
 from dealstream.sinks.clickhouse.migrate import migrate
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.sinks.kafka.alerts import AlertPublisher
-from dealstream.sinks.kafka.events import EventRouter
+from dealstream.sinks.kafka.events import EventPublisher
 from dealstream.sinks.wecom.delivery import delivery_listeners
 from dealstream.streams import metrics
 from dealstream.streams.app import create_app
@@ -160,10 +160,10 @@ def build_engine(config: WorkerConfig, pipelines: list[Pipeline]) -> Engine:
         consumer=consumer,
         producer=producer,
         sink=sink,
-        # Alerts, and store tasks to tasks.store.v1 (and WeCom when configured).
-        alerts=EventRouter(
+        alerts=AlertPublisher(producer, topic_prefix=config.kafka.topic_prefix, encode=encode),
+        # Store tasks to tasks.store.v1 (and to WeCom when configured).
+        events=EventPublisher(
             producer,
-            AlertPublisher(producer, topic_prefix=config.kafka.topic_prefix, encode=encode),
             event_types=[TASK_EVENT_TYPE],
             topic_prefix=config.kafka.topic_prefix,
             encode=encode,

@@ -25,7 +25,7 @@ CONVERSIONS = TableSpec(tables.STORE_TASK_CONVERSIONS, tables.STORE_TASK_CONVERS
 
 def emit_outputs(task: Record, out: BatchResult) -> None:
     """The task event (Kafka) and its ClickHouse row."""
-    out.alerts.append(task_event(task))
+    out.events.append(task_event(task))
     raised = datetime.now(UTC)
     if task["status"] == "OPEN":
         out.rows[TASKS.name].append((

@@ -24,9 +24,9 @@ mini-program topic, which processes every partition of the four topics it owns; 
 their records as ``not_home``. One worker (the default) sees everything; spreading tasks over
 several would need a repartition by customer.
 
-Outputs go out through the engine's alert channel (the only per-batch Kafka output it has):
-records with an ``event_type`` are task events, routed to their topic by
-:class:`dealstream.sinks.kafka.events.EventRouter`, which also hands them to WeCom delivery.
+Task events go out in ``BatchResult.events``: the engine's event sink
+(:class:`dealstream.sinks.kafka.events.EventPublisher`) produces them to ``tasks.store.v1`` and
+hands them to WeCom delivery.
 """
 
 from __future__ import annotations

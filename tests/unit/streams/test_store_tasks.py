@@ -131,7 +131,7 @@ def run(p: StoreTasksPipeline, messages: list[Message], size: int = 1) -> BatchR
 
 
 def tasks(result: BatchResult) -> list[dict[str, Any]]:
-    return [a for a in result.alerts if a.get("event_type") == "store.task"]
+    return [e for e in result.events if e.get("event_type") == "store.task"]
 
 
 def test_third_view_within_the_window_raises_one_valid_task() -> None:
