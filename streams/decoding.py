@@ -3,8 +3,9 @@
 POS records feed both the storage and the forecast pipelines; decoding (~10 µs) and validating
 (~6 µs) each record twice would cost more than either pipeline's own work. A
 :class:`RecordReader` shared by the pipelines of one topic remembers its last few batches by
-identity (the engine hands every pipeline of a topic the same list), so the second pipeline
-gets the records for free. Rejections carry what a dead letter needs.
+the identity of their messages (the engine hands every pipeline of a topic the same Message
+objects, though a pipeline reading several topics regroups them into lists of its own), so the
+second pipeline gets the records for free. Rejections carry what a dead letter needs.
 """
 
 from __future__ import annotations
@@ -69,16 +70,22 @@ class RecordReader:
     ) -> None:
         self.event_type = event_type
         self._decode = Decoder(event_type, resolver=resolver).decode
-        self._memo: OrderedDict[int, tuple[Sequence[Message], Checked]] = OrderedDict()
+        self._memo: OrderedDict[tuple[int, int, int], tuple[Message, Message, Checked]] = (
+            OrderedDict()
+        )
         self._memo_size = memo_size
 
     def read(self, batch: Sequence[Message]) -> Checked:
-        found = self._memo.get(id(batch))
-        if found is not None and found[0] is batch:
-            return found[1]
+        if not batch:
+            return Checked([], [])
+        first, last = batch[0], batch[-1]
+        key = (id(first), id(last), len(batch))
+        found = self._memo.get(key)
+        if found is not None and found[0] is first and found[1] is last:
+            return found[2]
         checked = self._check(batch)
-        # The memo keeps the batch alive, so its id cannot be reused while remembered.
-        self._memo[id(batch)] = (batch, checked)
+        # The memo keeps its messages alive, so their ids cannot be reused while remembered.
+        self._memo[key] = (first, last, checked)
         while len(self._memo) > self._memo_size:
             self._memo.popitem(last=False)
         return checked
