@@ -117,16 +117,7 @@ class ForecastSettings(BaseSettings):
         """Key family rules and specs from ``models_file``, else every key gets :meth:`spec`."""
         if self.models_file is None:
             return ModelRouting(ModelRegistry({"default": self.spec()}))
-        try:
-            config = yaml.safe_load(self.models_file.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ModelConfigError(f"DEALSTREAM_FORECAST_MODELS_FILE: {exc}") from exc
-        if not isinstance(config, dict):
-            raise ModelConfigError(f"{self.models_file}: expected a mapping with 'models'")
-        try:
-            return ModelRouting.from_config(config)
-        except ModelConfigError as exc:
-            raise ModelConfigError(f"{self.models_file}: {exc}") from exc
+        return load_routing(self.models_file)
 
     def forecaster_config(self) -> ForecasterConfig:
         return ForecasterConfig(
@@ -136,3 +127,17 @@ class ForecastSettings(BaseSettings):
             max_relative_width=self.max_relative_width,
             residual_window=self.residual_window,
         )
+
+
+def load_routing(path: Path) -> ModelRouting:
+    """A models file (module docstring); errors name the file and what to fix."""
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ModelConfigError(f"models file {path}: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ModelConfigError(f"models file {path}: expected a mapping with 'models'")
+    try:
+        return ModelRouting.from_config(config)
+    except ModelConfigError as exc:
+        raise ModelConfigError(f"models file {path}: {exc}") from exc

@@ -34,6 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 from confluent_kafka import Message
@@ -44,12 +45,19 @@ from dealstream.broker.standard_topics import REP_FORECAST_STATE_TOPIC
 from dealstream.models.accuracy import AccuracyStats, RepDeviationFlag, RepDeviationTracker
 from dealstream.models.forecaster import ForecasterConfig
 from dealstream.models.periods import period_index, period_label, period_start_ms
-from dealstream.models.registry import ModelConfigError, ModelSpec, default_specs
+from dealstream.models.registry import (
+    ModelConfigError,
+    ModelRegistry,
+    ModelRouting,
+    ModelSpec,
+    default_specs,
+)
 from dealstream.models.state import KeyState, Step
 from dealstream.schemas.codec import SchemaResolver
 from dealstream.sinks.clickhouse import tables
 from dealstream.streams.changelog import StateReader
 from dealstream.streams.decoding import RecordReader
+from dealstream.streams.forecast_settings import load_routing
 from dealstream.streams.pipeline import BatchResult, Row, StateRecord, TableSpec
 from dealstream.streams.state_signing import SignatureError, StateSettings, StateSigner
 
@@ -87,6 +95,14 @@ class RepForecastSettings(BaseSettings):
     allowed_lateness: int = 2  # weeks a closed week still takes order changes
     grace_ms: int = 6 * 3600 * 1000
     max_event_ids: int = 200  # per rep and week, kept for the alert's audit trail
+    # Optional models file (streams/forecast_settings.py format); rules match the field "rep".
+    models_file: Path | None = None
+
+    def routing(self) -> ModelRouting:
+        """Specs per rep family from ``models_file``, else every rep gets :meth:`spec`."""
+        if self.models_file is None:
+            return ModelRouting(ModelRegistry({"default": self.spec()}))
+        return load_routing(self.models_file)
 
     def spec(self) -> ModelSpec:
         for spec in default_specs((1,), self.season):
@@ -157,7 +173,7 @@ class RepForecastPipeline:
         self.topics: tuple[str, ...] = (topic,)
         self.changelog_topic = changelog_topic
         self.settings = settings or RepForecastSettings()
-        self._spec = self.settings.spec()
+        self._routing = self.settings.routing()
         self._config = self.settings.forecaster_config()
         self._reader = state_reader
         self._records = records or RecordReader(EVENT_TYPE, resolver=resolver)
@@ -233,9 +249,10 @@ class RepForecastPipeline:
 
     def _new_state(self, rep: str) -> RepState:
         s = self.settings
-        key = KeyState.new(
-            rep, self._spec, self._config, allowed_lateness=s.allowed_lateness, grace_ms=s.grace_ms
-        )
+        family = self._routing.family_of({"rep": rep})
+        spec = self._routing.registry.spec_for(family)
+        key = KeyState.new(rep, spec, self._config, allowed_lateness=s.allowed_lateness,
+                           grace_ms=s.grace_ms, family=family)  # fmt: skip
         return RepState(key, RepDeviationTracker(s.threshold, s.weeks))
 
     def _reemit(self, state: RepState, result: BatchResult) -> None:

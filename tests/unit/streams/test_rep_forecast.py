@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,3 +238,19 @@ def test_only_the_owner_of_partition_zero_keeps_rep_state() -> None:
 def test_unknown_family_fails_fast() -> None:
     with pytest.raises(ValueError, match="FAMILY"):
         settings(family="prophet").spec()
+
+
+def test_model_per_rep_family_from_a_models_file(tmp_path: Path) -> None:
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        "models:\n"
+        "  default: {family: holt_winters, name: rep-hw, version: '2', params: {seasonality: 4}}\n"
+        "  key_accounts: {family: seasonal_naive, name: rep-naive, version: '5',\n"
+        "                 params: {season: 1}}\n"
+        "families:\n"
+        "  - {family: key_accounts, match: {rep: 'KA-*'}}\n"
+    )
+    result = run(new(models_file=models), weekly_orders({"EMP-1": STEADY, "KA-7": DROP}))
+    by_rep = {r[R["rep"]]: (r[R["model_name"]], r[R["model_version"]]) for r in result.rows[TABLE]}
+    assert by_rep == {"EMP-1": ("rep-hw", "2"), "KA-7": ("rep-naive", "5")}
+    assert all(a["model_name"] == "rep-naive" for a in result.alerts if a["entity_key"] == "KA-7")
