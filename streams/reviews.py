@@ -60,7 +60,7 @@ class ReviewSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DEALSTREAM_REVIEWS_", extra="forbid")
 
-    family: Family = "nb"
+    family: Family = "logreg"
     neutral_band: float = Field(default=0.2, ge=0, lt=1)
     seed_lexicon: bool = True
     model_name: str = "review-sentiment"

@@ -31,6 +31,8 @@ from dealstream.broker.local.config import LocalBrokerSettings
 from dealstream.broker.settings import KafkaSettings
 from dealstream.broker.standard_topics import standard_topics
 from dealstream.broker.topics import delete_topics, ensure_topics
+from dealstream.cli import demo_metrics
+from dealstream.cli.demo_metrics import MetricsWatch
 from dealstream.connectors.base import RunStats
 from dealstream.connectors.output import EventWriter
 from dealstream.connectors.pii import Desensitizer, PiiSettings
@@ -192,6 +194,9 @@ def demo(
         worker = subprocess.Popen(
             [sys.executable, "-m", "dealstream.cli.main", "worker", "--idle-stop", "6"], env=env
         )
+        watch = MetricsWatch(
+            f"http://127.0.0.1:{env['DEALSTREAM_WORKER_WEB_PORT']}/metrics"
+        ).start()
         fed = Fed()
         live = threading.Thread(target=_stream, args=(kafka, live_events, rate, fed))
         live.start()
@@ -214,8 +219,10 @@ def demo(
         live.join()
         console.print(f"live stream: {fed.produced} events at ~{rate:.0f}/s")
         code = worker.wait(timeout=300)
+        watch.stop()
         if code != 0:
             raise typer.Exit(code)
+        _metrics(console, home, watch.last)
         totals = Fed(
             read=file_stats.read + fed.read + world["counts"].get("pos.transaction", 0),
             produced=file_stats.produced + fed.produced + world["counts"].get("pos.transaction", 0),
@@ -228,6 +235,17 @@ def demo(
     finally:
         if we_started and not keep_broker:
             runner.stop(broker_settings)
+
+
+def _metrics(console: Console, home: Path, worker_text: str) -> None:
+    worker_file, connector_file = demo_metrics.save(home, worker_text)
+    gaps = demo_metrics.missing(worker_text, demo_metrics.WORKER_SERIES)
+    gaps += demo_metrics.missing(connector_file.read_text(), demo_metrics.CONNECTOR_SERIES)
+    series = len(demo_metrics.WORKER_SERIES) + len(demo_metrics.CONNECTOR_SERIES)
+    console.print(
+        f"/metrics: {series - len(gaps)} of {series} operator series had samples "
+        f"({worker_file}, {connector_file})" + (f"; missing: {', '.join(gaps)}" if gaps else "")
+    )
 
 
 def _shown(topic: str) -> bool:
