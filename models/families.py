@@ -53,6 +53,7 @@ class BaseModel:
     """Shared history (for the fallback), cleaning of forecasts and ``params()``."""
 
     season: int = 1
+    period: int | None = None  # (class default: snapshots from before it existed)
 
     def __init__(self) -> None:
         self.n_seen = 0

@@ -36,6 +36,11 @@ from dealstream.models.periods import Granularity
 class LinearModel(BaseModel):
     """Direct multi-horizon linear regression (River SGD, standardised features and target)."""
 
+    # Defaults for snapshots pickled before these parameters existed.
+    calendar: str = ""
+    holidays: tuple[str, ...] = ()
+    _calendar: Calendar | None = None
+
     def __init__(
         self,
         *,
@@ -103,7 +108,7 @@ class LinearModel(BaseModel):
         back = m - horizon + 1  # the same period one season before the target
         if m > 1 and 1 <= back < len(ys) + 1:
             x["lag_season"] = ys[-back]
-        period = getattr(self, "period", None)
+        period = self.period
         if self._calendar is not None and period is not None:
             x.update(self._calendar.features(period + horizon, fourier_terms=self.fourier_terms))
         else:

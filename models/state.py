@@ -48,6 +48,8 @@ class Step:
 class KeyState:
     """Per-key pipeline: events → periods → learn, score, forecast."""
 
+    family: str = ""  # (class default: snapshots from before key families existed)
+
     def __init__(
         self,
         key: str,

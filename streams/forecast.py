@@ -30,20 +30,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from confluent_kafka import Message
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
 from dealstream.broker.settings import KafkaSettings
 from dealstream.broker.standard_topics import FORECAST_STATE_TOPIC
 from dealstream.models import snapshot
-from dealstream.models.accuracy import AccuracyStats
-from dealstream.models.forecaster import Forecast
 from dealstream.models.periods import period_start_ms
 from dealstream.models.signals import CALENDAR, PROMO_DISCOUNT, SignalBoard
 from dealstream.models.state import KeyState, Step
 from dealstream.schemas.codec import SchemaResolver
-from dealstream.sinks.clickhouse import tables
 from dealstream.streams.changelog import StateReader
 from dealstream.streams.decoding import RecordReader
+from dealstream.streams.forecast_rows import (
+    FORECAST_ACCURACY,
+    FORECASTS,
+    ErrorGauges,
+    Source,
+    TableRows,
+    forecast_rows,
+)
 from dealstream.streams.forecast_settings import ForecastSettings
 from dealstream.streams.forecast_signals import (
     STATE_KEY,
@@ -58,22 +63,20 @@ from dealstream.streams.forecast_signals import (
 from dealstream.streams.pipeline import BatchResult, Row, StateRecord, TableSpec
 from dealstream.streams.state_signing import SignatureError, StateSettings, StateSigner
 
-__all__ = ["CHANGELOG_TOPIC", "ForecastPipeline", "ForecastSettings", "decode_entry"]
+__all__ = [
+    "CHANGELOG_TOPIC",
+    "FORECASTS",
+    "FORECAST_ACCURACY",
+    "ForecastPipeline",
+    "ForecastSettings",
+    "decode_entry",
+]
 
 log = logging.getLogger(__name__)
 
 TOPIC = "pos.transactions.v1"
 CHANGELOG_TOPIC = FORECAST_STATE_TOPIC  # compacted, co-partitioned with TOPIC
 EVENT_TYPE = "pos.transaction"
-# Columns added by migration 0010 (tables.py lists those of 0004).
-FORECASTS = TableSpec(
-    tables.FORECASTS,
-    (*tables.FORECASTS_COLUMNS, "key_family", "model_family", "grain", "signal_freshness"),
-)
-FORECAST_ACCURACY = TableSpec(
-    tables.FORECAST_ACCURACY, (*tables.FORECAST_ACCURACY_COLUMNS, "key_family", "model_family")
-)
-
 SKIPPED = Counter(
     "dealstream_forecast_skipped_total",
     "POS records the forecast pipeline did not learn from (dead-lettered by pos-transactions)",
@@ -83,34 +86,9 @@ PERIODS = Counter(
     "dealstream_forecast_periods_total", "Periods closed, revised or refused as too late", ["kind"]
 )
 
-# Prequential error of the forecasts scored by this process since it started, per model family
-# and horizon (the exact per-key figures are in ClickHouse forecast_accuracy).
-WAPE = Gauge(
-    "dealstream_forecast_wape",
-    "Weighted absolute percentage error of scored forecasts (sum|e| / sum|actual|)",
-    ["family", "horizon"],
-)
-MAPE = Gauge(
-    "dealstream_forecast_mape",
-    "Mean absolute percentage error of scored forecasts (non-zero actuals only)",
-    ["family", "horizon"],
-)
-MAE = Gauge(
-    "dealstream_forecast_mae",
-    "Mean absolute error of scored forecasts, in units",
-    ["family", "horizon"],
-)
-BIAS = Gauge(
-    "dealstream_forecast_bias",
-    "Mean (forecast - actual) of scored forecasts; positive = over-forecast",
-    ["family", "horizon"],
-)
-
-
 # -- changelog entries: envelope version, last applied offset, KeyState blob, unsaved rows ------
 _ENVELOPE = 1
 _HEAD = struct.Struct(">BqI")
-TableRows = list[tuple[str, Row]]
 
 
 def encode_entry(offset: int, state_blob: bytes, rows: TableRows) -> bytes:
@@ -170,7 +148,7 @@ class ForecastPipeline:
         self._records = records or RecordReader(EVENT_TYPE, resolver=resolver)
         self._keys: dict[str, _Key] = {}
         self._signer = signer or StateSigner(StateSettings().key)
-        self._errors: dict[tuple[str, int], AccuracyStats] = {}  # per family and horizon
+        self._errors = ErrorGauges()
         self._feed: SignalFeed = signal_feed or NoSignals()
         self._signal_reader = SignalReader(
             signal_topics,
@@ -360,62 +338,15 @@ class ForecastPipeline:
         if not step.closed:
             return []
         PERIODS.labels("closed").inc(len(step.closed))
-        g = self.settings.granularity
-        produced_at = datetime.now(UTC)
-        event_id = record["event_id"]
-        p = record["payload"]
-        key = state.key
-        sku = p["sku"] if "sku" in self.settings.key_fields else ""
-        fc = step.forecast
-        assert fc is not None  # a closed period always forecasts again
-        origin = step.closed[-1]
-        fresh = _dt(max(fc.freshness.values(), default=_ms(record["occurred_at"])))
-        signal_fresh = {name: _dt(ms) for name, ms in fc.freshness.items()}
-        spec = self._routing.registry.spec_for(state.family)
-        family, grain = state.family or self._routing.registry.default, self.settings.grain
-        rows: TableRows = []
-        for h in self.settings.horizons:
-            lower, upper = fc.intervals[h]
-            rows.append(
-                (
-                    FORECASTS.name,
-                    (
-                        key, sku, p["region"], origin.label,
-                        _dt(period_start_ms(origin.index, g)), h,
-                        _dt(period_start_ms(origin.index + h, g)), fc.points[h], lower, upper,
-                        fc.level, fc.status, _factors(fc), fc.model_name, fc.model_version,
-                        fc.periods_seen, fresh, produced_at, event_id, partition, offset,
-                        family, spec.family, grain, signal_fresh,
-                    ),
-                )
-            )  # fmt: skip
-        first_step = state.forecaster.steps - len(step.closed)
+        family = state.family or self._routing.registry.default
+        spec = self._routing.registry.spec_for(family)
+        source = Source(record, partition, offset)
+        rows = forecast_rows(
+            state, step, source, settings=self.settings, family=family, model_family=spec.family
+        )
         for s in step.scored:
-            self._observe_error(spec.family, s.horizon, s.forecast, s.actual)
-            period = step.closed[s.step - first_step]
-            rows.append(
-                (
-                    FORECAST_ACCURACY.name,
-                    (
-                        key, p["region"], s.horizon, period.label,
-                        _dt(period_start_ms(period.index, g)), s.forecast, s.actual,
-                        abs(s.forecast - s.actual), fc.model_name, fc.model_version,
-                        produced_at, event_id, family, spec.family,
-                    ),
-                )
-            )  # fmt: skip
+            self._errors.observe(spec.family, s.horizon, s.forecast, s.actual)
         return rows
-
-    def _observe_error(self, family: str, horizon: int, forecast: float, actual: float) -> None:
-        stats = self._errors.setdefault((family, horizon), AccuracyStats())
-        stats.update(forecast, actual)
-        labels = (family, str(horizon))
-        MAE.labels(*labels).set(stats.mae)
-        BIAS.labels(*labels).set(stats.bias)
-        if stats.abs_actual:
-            WAPE.labels(*labels).set(stats.wape)
-        if stats.n_ape:
-            MAPE.labels(*labels).set(stats.mape)
 
 
 class _RegionLookup:
@@ -433,10 +364,6 @@ class _RegionLookup:
         return values, newest
 
 
-def _factors(fc: Forecast) -> dict[str, float]:
-    return {f.name: float(f.weight) for f in fc.factors}
-
-
 def _ms(value: datetime | int) -> int:
     if isinstance(value, datetime):
         return (value - _EPOCH) // timedelta(milliseconds=1)
@@ -444,7 +371,3 @@ def _ms(value: datetime | int) -> int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
