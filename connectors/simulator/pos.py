@@ -1,7 +1,12 @@
 """Seeded synthetic POS data: export files (with deliberate bad rows) and a live stream.
 
 Stores, SKUs and regions are drawn from a small fixed world so that forecasts and dashboards
-built on the demo have something coherent to show; the same seed gives the same rows.
+built on the demo have something coherent to show; the same seed gives the same rows. Each store
+has a finite pool of members (:func:`member_phone`), a few regulars among them, so buyers come
+back as they do in a real store and repurchase measures (channel health) see a believable rate.
+
+``python -m dealstream.connectors.simulator.pos deploy/samples`` rewrites the bundled exports
+(:data:`SAMPLES`).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import csv
 import io
 import json
 import random
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +32,13 @@ PRODUCT_LINES = {"净水器": ("WP-100", "WP-200", "WP-300"), "空气净化器":
 PRICES = {"WP-100": "1299.00", "WP-200": "2199.00", "WP-300": "3599.00", "AP-10": "899.00",
           "AP-20": "1599.00", "FL-01": "99.00", "FL-02": "149.00", "FL-03": "199.00"}  # fmt: skip
 PAYMENTS = ("WECHAT_PAY", "ALIPAY", "CARD", "CASH")
+MEMBER_SHARE = 0.6  # tickets paid with a member phone; the rest are anonymous
+MEMBERS_PER_STORE = 600
+REGULARS_SKEW = 2.0  # > 1: low member numbers (the regulars) buy more often
+SAMPLES = (  # bundled exports: file name, lines, seed, transaction id prefix
+    ("pos_export.csv", 6_000, 7, "T"),
+    ("pos_export.jsonl", 1_500, 11, "J"),
+)
 BAD_KINDS = (
     "negative_quantity",
     "bad_number",
@@ -46,8 +59,23 @@ def stores(count: int = 12) -> list[Store]:
     return [Store(f"S{index:03d}", REGIONS[index % len(REGIONS)]) for index in range(1, count + 1)]
 
 
+def member_phone(rng: random.Random, store: Store) -> str:
+    """The member phone a ticket is paid with ("" for none), from the store's own pool.
+
+    The phone spells the store and member number, so every seed and the live stream share
+    one pool per store: a member of the exports may come back in the live stream.
+
+    >>> member_phone(random.Random(4), Store("S007", "西南"))
+    '13807000006'
+    """
+    if rng.random() >= MEMBER_SHARE:
+        return ""
+    member = int(MEMBERS_PER_STORE * rng.random() ** REGULARS_SKEW)
+    return f"138{int(store.store_id[1:]):02d}{member:06d}"
+
+
 def _line(
-    rng: random.Random, ticket: int, line_no: int, when: datetime, store: Store
+    rng: random.Random, ticket: int, line_no: int, when: datetime, store: Store, *, member: str
 ) -> dict[str, Any]:
     product_line = rng.choice(list(PRODUCT_LINES))
     sku = rng.choice(PRODUCT_LINES[product_line])
@@ -56,7 +84,6 @@ def _line(
     discount = (price * quantity * Decimal(rng.choice(("0", "0", "0.05", "0.1")))).quantize(
         Decimal("0.01")
     )
-    member = f"138{rng.randrange(10**8):08d}" if rng.random() < 0.6 else ""
     return {
         "transaction_id": f"T{ticket:08d}", "line_no": line_no, "store_id": store.store_id,
         "region": store.region, "sku": sku, "product_line": product_line, "quantity": quantity,
@@ -75,10 +102,11 @@ def ticket_lines(seed: int, start: datetime, count: int) -> Iterator[dict[str, A
     produced, ticket, when = 0, 1, start
     while produced < count:
         store = rng.choice(world)
+        member = member_phone(rng, store)
         for line_no in range(1, rng.choice((1, 1, 2, 3)) + 1):
             if produced == count:
                 return
-            yield _line(rng, ticket, line_no, when, store)
+            yield _line(rng, ticket, line_no, when, store, member=member)
             produced += 1
         ticket += 1
         when += timedelta(seconds=rng.randrange(20, 400))
@@ -125,6 +153,14 @@ def write_export(
     return spoiled
 
 
+def write_samples(folder: Path) -> dict[str, int]:
+    """Rewrite the bundled exports in ``folder``; returns the spoiled lines per file."""
+    return {
+        name: write_export(folder / name, rows=rows, seed=seed, prefix=prefix)
+        for name, rows, seed, prefix in SAMPLES
+    }
+
+
 def _encode(row: dict[str, Any], *, csv_format: bool) -> bytes:
     if not csv_format:
         return json.dumps(row, ensure_ascii=False).encode()
@@ -146,3 +182,7 @@ def live_rows(
             if delay > 0:
                 time.sleep(delay)
         yield row
+
+
+if __name__ == "__main__":
+    print(write_samples(Path(sys.argv[1])))
