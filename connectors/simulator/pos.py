@@ -33,8 +33,8 @@ PRICES = {"WP-100": "1299.00", "WP-200": "2199.00", "WP-300": "3599.00", "AP-10"
           "AP-20": "1599.00", "FL-01": "99.00", "FL-02": "149.00", "FL-03": "199.00"}  # fmt: skip
 PAYMENTS = ("WECHAT_PAY", "ALIPAY", "CARD", "CASH")
 MEMBER_SHARE = 0.6  # tickets paid with a member phone; the rest are anonymous
-MEMBERS_PER_STORE = 600
-REGULARS_SKEW = 2.0  # > 1: low member numbers (the regulars) buy more often
+MEMBERS_PER_STORE = 500
+REGULARS_SKEW = 3.0  # > 1: low member numbers (the regulars) buy more often
 SAMPLES = (  # bundled exports: file name, lines, seed, transaction id prefix
     ("pos_export.csv", 6_000, 7, "T"),
     ("pos_export.jsonl", 1_500, 11, "J"),
@@ -65,8 +65,8 @@ def member_phone(rng: random.Random, store: Store) -> str:
     The phone spells the store and member number, so every seed and the live stream share
     one pool per store: a member of the exports may come back in the live stream.
 
-    >>> member_phone(random.Random(4), Store("S007", "西南"))
-    '13807000006'
+    >>> member_phone(random.Random(1), Store("S007", "西南"))
+    '13807000304'
     """
     if rng.random() >= MEMBER_SHARE:
         return ""
