@@ -58,12 +58,12 @@ class DocumentsSettings(PullSettings):
     languages: str = "chi_sim"
     """Tesseract models for scanned pages (Debian: tesseract-ocr-chi-sim). chi_sim reads the
     Latin letters and digits of these documents too; adding ``+eng`` made it misread amounts."""
-    dpi: int = Field(300, ge=72, le=600)
-    min_text_chars: int = Field(20, ge=0)
+    dpi: int = Field(default=300, ge=72, le=600)
+    min_text_chars: int = Field(default=20, ge=0)
     """A PDF page with less text than this is OCRed as a scan."""
-    max_documents: int = Field(5, gt=0)
+    max_documents: int = Field(default=5, gt=0)
     """Documents per poll: bounds the work re-done after a crash."""
-    poll_interval_s: float = Field(30.0, ge=0)
+    poll_interval_s: float = Field(default=30.0, ge=0)
     currency: str = "CNY"
 
 

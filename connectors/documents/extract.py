@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 Field = Literal["buyer", "region", "item", "category", "quantity", "budget", "planned_date"]
 
@@ -164,16 +164,21 @@ def _field(match: re.Match[str]) -> Field:
     raise AssertionError("a label matched without a named group")
 
 
+def _parse(name: Field, value: str, label_unit: str | None) -> Any:
+    if name == "quantity":
+        return number(value)
+    if name == "budget":
+        return money(value, label_unit)
+    if name == "planned_date":
+        return planned(value)
+    return value
+
+
 def _apply(item: PlanItem, name: Field, value: str, label_unit: str | None) -> PlanItem:
     if not value:
         return item
-    if name == "quantity":
-        return replace(item, quantity=number(value))
-    if name == "budget":
-        return replace(item, budget=money(value, label_unit))
-    if name == "planned_date":
-        return replace(item, planned_date=planned(value))
-    return replace(item, **{name: value})
+    changes: dict[str, Any] = {name: _parse(name, value, label_unit)}
+    return replace(item, **changes)
 
 
 def extract_items(pages: list[tuple[int, str]]) -> list[PlanItem]:

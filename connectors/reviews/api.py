@@ -50,7 +50,7 @@ class ReviewsApiSettings(PullSettings):
     default_region: str = ""
     """Region for records that carry none (one API per region is common)."""
     cursor_file: Path = Path(".local/cursors/reviews-api.json")
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: float = Field(default=30.0, gt=0)
 
 
 class ReviewsApiConnector(PullConnector[ReviewsApiSettings]):

@@ -33,7 +33,7 @@ class ReviewsFileSettings(PullSettings):
     """Platform of lines that do not name one (a ``platform`` column wins)."""
     default_region: str = ""
     cursor_file: Path = Path(".local/cursors/reviews-file.json")
-    max_batch: int = Field(2_000, gt=0)
+    max_batch: int = Field(default=2_000, gt=0)
     stop_when_idle: bool = True
     """An export is read once; set False to follow files that are appended to."""
 

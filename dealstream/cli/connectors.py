@@ -128,7 +128,7 @@ def reviews_file(
     platform: Annotated[str, typer.Option(help="Platform of lines that name none.")] = "export",
 ) -> None:
     """Produce review exports to reviews.posts.v1, resuming from the saved cursor."""
-    settings = ReviewsFileSettings(paths=paths, platform=platform)
+    settings = ReviewsFileSettings.model_validate({"paths": paths, "platform": platform})
     _run(ReviewsFileConnector(settings, kafka=KafkaSettings()))
 
 
@@ -138,9 +138,11 @@ def documents(
     watch: Annotated[bool, typer.Option(help="Keep polling the folders for new files.")] = False,
 ) -> None:
     """Extract procurement plans (text PDFs, scans via OCR) to procurement.plans.v1, once each."""
-    settings = DocumentsSettings(
-        folders=[p for p in paths if p.is_dir()],
-        paths=[p for p in paths if not p.is_dir()],
-        stop_when_idle=not watch,
+    settings = DocumentsSettings.model_validate(
+        {
+            "folders": [p for p in paths if p.is_dir()],
+            "paths": [p for p in paths if not p.is_dir()],
+            "stop_when_idle": not watch,
+        }
     )
     _run(DocumentsConnector(settings, kafka=KafkaSettings()))

@@ -47,7 +47,7 @@ def api(platform: Platform, tmp_path: Path, **extra: Any) -> ReviewsApiConnector
             "retry_initial_s": 0.01,
             "retry_max_wait_s": 0.02,
             **extra,
-        }  # fmt: skip
+        }
     )
     return ReviewsApiConnector(
         settings, transport=httpx.MockTransport(platform.handle), output=MemoryOutput()

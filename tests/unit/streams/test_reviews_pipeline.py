@@ -68,7 +68,7 @@ def bad_store(count: int, start: datetime, *, minutes: int = 10, tag: str = "B")
                 "posted_at": (start + timedelta(minutes=minutes * i)).isoformat(),
             },
             True,
-        )  # fmt: skip
+        )
         for i in range(count)
     ]
 
