@@ -138,7 +138,7 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
 def build_engine(config: WorkerConfig, pipelines: list[Pipeline]) -> Engine:
     """Connect ClickHouse (applying migrations) and Kafka, and wire the engine."""
     client = connect(settings=config.clickhouse)
-    applied = migrate(client)
+    applied = migrate(client, cluster=config.clickhouse.cluster)
     if applied:
         log.info("applied %d ClickHouse migration(s)", len(applied))
     sink = BatchingSink(client, settings=config.clickhouse, name="clickhouse-a")

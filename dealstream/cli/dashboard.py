@@ -30,10 +30,11 @@ def dashboard(
     console = Console()
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = DashboardSettings(**overrides)  # type: ignore[arg-type]
-    client = connect(settings=ClickHouseSettings())
+    clickhouse = ClickHouseSettings()
+    client = connect(settings=clickhouse)
     try:
         if apply_migrations:
-            migrate(client)
+            migrate(client, cluster=clickhouse.cluster)
         if sample_data and not client.command("SELECT count() FROM pos_transactions"):
             counts = sample.seed(client)
             console.print(f"seeded sample data: {counts}")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from dealstream.sinks.clickhouse.cluster import for_cluster, ledger_ddl
 from dealstream.sinks.clickhouse.errors import MigrationError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -98,9 +99,11 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-def applied_migrations(client: Client) -> dict[int, AppliedMigration]:
+def applied_migrations(
+    client: Client, *, cluster: str | None = None
+) -> dict[int, AppliedMigration]:
     """The ledger, by version (created empty when missing)."""
-    client.command(_CREATE_LEDGER)
+    client.command(ledger_ddl(cluster) if cluster else _CREATE_LEDGER)
     result = client.query(
         "SELECT version, name, checksum, applied_at FROM schema_migrations FINAL ORDER BY version"
     )
@@ -110,13 +113,17 @@ def applied_migrations(client: Client) -> dict[int, AppliedMigration]:
     }
 
 
-def migrate(client: Client, *, directory: Path = MIGRATIONS_DIR) -> list[AppliedMigration]:
+def migrate(
+    client: Client, *, directory: Path = MIGRATIONS_DIR, cluster: str | None = None
+) -> list[AppliedMigration]:
     """Apply pending migrations in order to the client's database; return those applied now.
 
-    Raises ``MigrationError`` if an applied migration changed or is unknown to this build.
+    With ``cluster``, each statement is rewritten for a replicated, sharded cluster (see
+    :mod:`dealstream.sinks.clickhouse.cluster`). Raises ``MigrationError`` if an applied
+    migration changed or is unknown to this build.
     """
     migrations = load_migrations(directory)
-    done = applied_migrations(client)
+    done = applied_migrations(client, cluster=cluster)
     known = {m.version: m for m in migrations}
     unknown = sorted(set(done) - set(known))
     if unknown:
@@ -136,7 +143,8 @@ def migrate(client: Client, *, directory: Path = MIGRATIONS_DIR) -> list[Applied
         if migration.version in done:
             continue
         for statement in migration.statements:
-            client.command(statement)
+            for command in for_cluster(statement, cluster) if cluster else [statement]:
+                client.command(command)
         record = AppliedMigration(
             migration.version, migration.name, migration.checksum, datetime.now(UTC)
         )

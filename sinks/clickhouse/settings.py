@@ -145,6 +145,11 @@ class ClickHouseSettings(BaseSettings):
     dedup_tokens: bool = Field(
         default=True, description="send insert_deduplication_token so a retried batch lands once"
     )
+    cluster: str | None = Field(
+        default=None,
+        description="a server cluster's name: migrations create Replicated*MergeTree tables "
+        "per shard plus Distributed tables ON CLUSTER (see sinks/clickhouse/cluster.py)",
+    )
 
     @field_validator("url")
     @classmethod

@@ -210,8 +210,13 @@ def test_k8s_workers_scale_by_partitions_and_probe_the_worker_endpoints() -> Non
     kustomize = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
     for resource in kustomize["resources"]:
         assert (DEPLOY / "k8s" / resource).exists()
-    ddl = (DEPLOY / "k8s" / "clickhouse-cluster.sql").read_text()
-    assert "ReplicatedReplacingMergeTree" in ddl and "Distributed(" in ddl
+    config = yaml.safe_load((DEPLOY / "k8s" / "configmap.yaml").read_text())["data"]
+    assert (
+        ClickHouseSettings(url=config["DEALSTREAM_CLICKHOUSE_URL"])
+        .model_copy(update={"cluster": config["DEALSTREAM_CLICKHOUSE_CLUSTER"]})
+        .cluster
+        == "dealstream"
+    )  # the migrations' cluster option (tests/unit/sinks/test_cluster_ddl.py)
 
 
 def test_compose_runs_connectors_from_real_config_files() -> None:
