@@ -49,10 +49,12 @@ class CompliancePipeline:
         *,
         topic: str = TOPIC,
         resolver: SchemaResolver | None = None,
+        reader: RecordReader | None = None,
     ) -> None:
+        """``reader``: one shared with the topic's other pipelines, so chats are decoded once."""
         self.rules = rules
         self.topics: tuple[str, ...] = (topic,)
-        self._reader = RecordReader(EVENT_TYPE, resolver=resolver)
+        self._reader = reader or RecordReader(EVENT_TYPE, resolver=resolver)
 
     def replace_rules(self, rules: ComplianceRules) -> None:
         """Swap in a new validated rule set; the next batch uses it (hot reload)."""

@@ -118,12 +118,14 @@ class ReviewSentimentPipeline:
         settings: ReviewSettings | None = None,
         resolver: SchemaResolver | None = None,
         signer: StateSigner | None = None,
+        records: RecordReader | None = None,
     ) -> None:
         self.topics: tuple[str, ...] = (topic,)
         self.changelog_topic = changelog_topic
         self.settings = settings or ReviewSettings()
         self._reader = state_reader
-        self._records = RecordReader(EVENT_TYPE, resolver=resolver)
+        # ``records``: shared with the topic's other pipelines (business rules), decoded once.
+        self._records = records or RecordReader(EVENT_TYPE, resolver=resolver)
         self._signer = signer or StateSigner(StateSettings().key)
         self._models: dict[int, _Model] = {}
         self._stores: dict[str, _Store] = {}

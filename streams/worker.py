@@ -11,7 +11,8 @@ import faust
 
 from dealstream.broker.clients import make_consumer, make_producer
 from dealstream.broker.settings import KafkaSettings
-from dealstream.schemas import registry
+from dealstream.schemas import catalog, registry
+from dealstream.schemas.codec import SchemaResolver
 from dealstream.sinks.clickhouse.batching import BatchingSink
 from dealstream.sinks.clickhouse.client import connect
 from dealstream.sinks.clickhouse.migrate import migrate
@@ -32,11 +33,9 @@ from dealstream.streams.forecast import ForecastPipeline, ForecastSettings
 from dealstream.streams.journeys import JourneysPipeline
 from dealstream.streams.logs import LogFormat, configure_json
 from dealstream.streams.pipeline import Pipeline
-from dealstream.streams.pos import EVENT_TYPE as POS_EVENT_TYPE
 from dealstream.streams.pos import TOPIC as POS_TOPIC
 from dealstream.streams.pos import PosTransactionsPipeline
 from dealstream.streams.rep_forecast import CHANGELOG_TOPIC as REP_FORECAST_CHANGELOG
-from dealstream.streams.rep_forecast import EVENT_TYPE as ERP_ORDER_EVENT_TYPE
 from dealstream.streams.rep_forecast import TOPIC as ERP_ORDER_TOPIC
 from dealstream.streams.rep_forecast import RepForecastPipeline, RepForecastSettings
 from dealstream.streams.reviews import CHANGELOG_TOPIC as REVIEWS_CHANGELOG
@@ -65,14 +64,29 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def shared_readers(kafka: KafkaSettings, resolve: SchemaResolver) -> dict[str, RecordReader]:
+    """One reader per event topic, handed to every pipeline of that topic.
+
+    A reader remembers the batches it decoded, so a record read by several pipelines (POS lines:
+    storage, forecasts, business rules, journeys, store tasks) is decoded and validated once.
+    """
+    return {
+        kafka.topic(et.topic): RecordReader(et.name, resolver=resolve)
+        for et in catalog.event_types()
+        if et.enveloped
+    }
+
+
 def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
     resolve = registry.resolver()
-    pos_records = RecordReader(POS_EVENT_TYPE, resolver=resolve)  # decoded once for all
-    erp_orders = RecordReader(ERP_ORDER_EVENT_TYPE, resolver=resolve)
+    readers = shared_readers(kafka, resolve)
+    pos_records = readers[kafka.topic(POS_TOPIC)]
     pipelines: list[Pipeline] = [
         PosTransactionsPipeline(topic=kafka.topic(POS_TOPIC), reader=pos_records),
         CompliancePipeline(
-            ComplianceSettings().load(), topic=kafka.topic(COMPLIANCE_TOPIC), resolver=resolve
+            ComplianceSettings().load(),
+            topic=kafka.topic(COMPLIANCE_TOPIC),
+            reader=readers[kafka.topic(COMPLIANCE_TOPIC)],
         ),
         DeadLetterArchivePipeline(dead_letter_topics(kafka.topic_prefix), resolver=resolve),
         # Every worker also reads all of the region signal topics (streams/forecast_signals.py).
@@ -90,7 +104,7 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             topic=kafka.topic(REVIEWS_TOPIC),
             changelog_topic=kafka.topic(REVIEWS_CHANGELOG),
             settings=ReviewSettings(),
-            resolver=resolve,
+            records=readers[kafka.topic(REVIEWS_TOPIC)],
         )
     )
     # Business rules read every event topic; the topics above dead-letter their own bad records.
@@ -99,7 +113,7 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             kafka,
             BusinessSettings(),
             state_reader=ChangelogReader(kafka),
-            readers={kafka.topic(POS_TOPIC): pos_records, kafka.topic(ERP_ORDER_TOPIC): erp_orders},
+            readers=readers,
             owned_elsewhere={t for p in pipelines for t in p.topics},
             resolver=resolve,
         )
@@ -111,16 +125,13 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             topic=kafka.topic(ERP_ORDER_TOPIC),
             changelog_topic=kafka.topic(REP_FORECAST_CHANGELOG),
             settings=RepForecastSettings(),
-            records=erp_orders,
+            records=readers[kafka.topic(ERP_ORDER_TOPIC)],
         )
     )
     # Journeys and channel health last: the pipelines above dead-letter their topics' bad records.
     pipelines.append(
         JourneysPipeline.from_settings(
-            kafka,
-            state_reader=ChangelogReader(kafka),
-            readers={kafka.topic(POS_TOPIC): pos_records, kafka.topic(ERP_ORDER_TOPIC): erp_orders},
-            resolver=resolve,
+            kafka, state_reader=ChangelogReader(kafka), readers=readers, resolver=resolve
         )
     )
     # Store tasks read views, purchases and stock; the pipelines above dead-letter bad ones.
@@ -128,7 +139,7 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
         StoreTasksPipeline(
             state_reader=ChangelogReader(kafka),
             topic_prefix=kafka.topic_prefix,
-            readers={kafka.topic(POS_TOPIC): pos_records, kafka.topic(ERP_ORDER_TOPIC): erp_orders},
+            readers=readers,
             resolver=resolve,
         )
     )
