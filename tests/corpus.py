@@ -1,7 +1,7 @@
 """Hostile input for the worker's topics: every case says what the worker must make of it.
 
 Shared by the in-memory unit test (``tests/unit/test_hostile_corpus.py``) and the run through a
-real worker (``tests/integration/test_hostile_input.py``). Each case is one Kafka record and its
+real worker (``tests/integration/test_hostile_worker.py``). Each case is one Kafka record and its
 expected fate: ``row`` (stored, verbatim), ``dead`` (a dead letter with a reason) or ``alert``
 (a compliance violation raised on valid text).
 """
