@@ -219,7 +219,11 @@ class ForecastPipeline:
                     log.error("forecast state of %r has a bad signature: ignored", raw_key)
                     continue
                 if raw_key == STATE_KEY:
-                    copies.append(decode_state(verified))
+                    try:
+                        copies.append(decode_state(verified))
+                    except ValueError as exc:  # a newer build's entry: read the topics again
+                        SKIPPED.labels("bad_signal_state").inc()
+                        log.error("forecast signal state ignored: %s", exc)
                     continue
                 offset, state, rows = decode_entry(verified)
                 self._check_model(state)

@@ -17,6 +17,10 @@
       families:
         - {family: tenders, match: {product_line: "MED-*"}}
 
+  A key keeps the key family it was created with; when the spec of a family changes name or
+  version, its keys start that model over on their next restore (rows keep the version, so
+  both are in ClickHouse side by side).
+
 - signals: region topics read in full by every worker (``streams/forecast_signals.py``);
   promotions are the POS line's own discount; ``holidays`` feed the linear model's calendar.
 """
