@@ -4,7 +4,8 @@ Each input partition has its own online :class:`~dealstream.models.sentiment.Sen
 a review is scored first (so the score of a rated review is an honest, prequential one) and
 then, if it has 1-2 or 4-5 stars, learned from. Every review becomes a ``review_sentiment``
 row; a store whose negative reviews reach ``negative_run`` within ``window_s`` raises one
-alert on ``alerts.channel.v1``, then stays quiet for ``cooldown_s``.
+alert on ``alerts.channel.v1``, then stays quiet for ``cooldown_s``. Chats, when a chat topic
+is given, are scored by the same models (:mod:`.chat_sentiment`).
 
 State comes only from the changelog (``state.reviews.v1``, co-partitioned with the input): one
 entry per partition for the model, one per store for its run, each HMAC-signed and carrying
@@ -32,6 +33,8 @@ from dealstream.models.sentiment import Family, SentimentModel
 from dealstream.schemas.codec import SchemaResolver
 from dealstream.sinks.clickhouse import tables
 from dealstream.streams.changelog import StateReader
+from dealstream.streams.chat_sentiment import CHAT_SENTIMENT, chat_rows
+from dealstream.streams.chat_sentiment import EVENT_TYPE as CHAT_EVENT_TYPE
 from dealstream.streams.decoding import RecordReader
 from dealstream.streams.pipeline import BatchResult, Row, StateRecord, TableSpec
 from dealstream.streams.review_runs import StoreRun
@@ -70,6 +73,8 @@ class ReviewSettings(BaseSettings):
     window_s: float = Field(default=24 * 3600.0, gt=0)
     cooldown_s: float | None = None
     """Quiet time after an alert for the same store; None means ``window_s``."""
+    chats: bool = True
+    """Also score ``wecom.messages.v1`` chats with the review models."""
 
 
 _ENTRY_VERSION = 1
@@ -107,7 +112,7 @@ class ReviewSentimentPipeline:
     """Reviews → sentiment rows and negative-run alerts (see the module docstring)."""
 
     name = "review-sentiment"
-    tables: tuple[TableSpec, ...] = (SENTIMENT,)
+    tables: tuple[TableSpec, ...] = (SENTIMENT, CHAT_SENTIMENT)
 
     def __init__(
         self,
@@ -115,13 +120,16 @@ class ReviewSentimentPipeline:
         state_reader: StateReader,
         topic: str = TOPIC,
         changelog_topic: str = CHANGELOG_TOPIC,
+        chat_topic: str | None = None,
         settings: ReviewSettings | None = None,
         resolver: SchemaResolver | None = None,
         signer: StateSigner | None = None,
         records: RecordReader | None = None,
     ) -> None:
-        self.topics: tuple[str, ...] = (topic,)
+        self.topics: tuple[str, ...] = (topic,) if chat_topic is None else (topic, chat_topic)
         self.changelog_topic = changelog_topic
+        self._chat_topic = chat_topic
+        self._chats = RecordReader(CHAT_EVENT_TYPE, resolver=resolver)
         self.settings = settings or ReviewSettings()
         self._reader = state_reader
         # ``records``: shared with the topic's other pipelines (business rules), decoded once.
@@ -189,14 +197,29 @@ class ReviewSentimentPipeline:
         return entry.model if entry else None
 
     # -- processing --------------------------------------------------------------------------
+    def _model_of(self, partition: int) -> SentimentModel:
+        entry = self._models.get(partition)
+        if entry is None:  # a record before ``assigned`` (in-memory runs): start fresh
+            entry = self._models[partition] = self._new_model()
+        return entry.model
+
     def process(self, messages: Sequence[Message]) -> BatchResult:
-        result = BatchResult(rows={SENTIMENT.name: []})
+        result = BatchResult(rows={SENTIMENT.name: [], CHAT_SENTIMENT.name: []})
         rows = result.rows[SENTIMENT.name]
+        scored_at = datetime.now(UTC)
+        if self._chat_topic is not None:
+            chats = [m for m in messages if m.topic() == self._chat_topic]
+            if chats:
+                messages = [m for m in messages if m.topic() != self._chat_topic]
+                result.rows[CHAT_SENTIMENT.name] = chat_rows(
+                    chats, self._chats, self._model_of, model_name=self.settings.model_name,
+                    model_version=self.settings.model_version, scored_at=scored_at,
+                )  # fmt: skip
+                result.processed += len(result.rows[CHAT_SENTIMENT.name])
         checked = self._records.read(messages)
         result.dead_letters.extend(
             r.dead_letter(source=self.name, default_topic=self.topics[0]) for r in checked.rejected
         )
-        scored_at = datetime.now(UTC)
         for message, record in checked.records:
             rows.append(self._score(message, record, scored_at=scored_at, out=result))
             result.processed += 1
@@ -213,9 +236,8 @@ class ReviewSentimentPipeline:
         partition = cast(int, message.partition())
         offset = cast(int, message.offset())
         p = record["payload"]
-        entry = self._models.get(partition)
-        if entry is None:  # a record before ``assigned`` (in-memory runs): start fresh
-            entry = self._models[partition] = self._new_model()
+        self._model_of(partition)
+        entry = self._models[partition]
         text = str(p["text"])
         found = entry.model.scored(text)
         REVIEWS.labels(found.label).inc()

@@ -98,12 +98,14 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             resolver=resolve,
         ),
     ]
+    review_settings = ReviewSettings()
     pipelines.append(
         ReviewSentimentPipeline(
             state_reader=ChangelogReader(kafka),
             topic=kafka.topic(REVIEWS_TOPIC),
             changelog_topic=kafka.topic(REVIEWS_CHANGELOG),
-            settings=ReviewSettings(),
+            chat_topic=kafka.topic(COMPLIANCE_TOPIC) if review_settings.chats else None,
+            settings=review_settings,
             records=readers[kafka.topic(REVIEWS_TOPIC)],
         )
     )

@@ -187,3 +187,24 @@ STORE_TASK_CONVERSIONS_COLUMNS: tuple[str, ...] = (
     "task_id", "rule_id", "rule_version", "store_id", "conversion_store_id", "customer_ref",
     "created_at", "converted_at", "amount", "purchase_event_id", "raised_at",
 )  # fmt: skip
+
+CHAT_SENTIMENT = "chat_sentiment"
+CHAT_SENTIMENT_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "conversation_id",
+    "message_id",
+    "channel",
+    "speaker_role",
+    "rep_id",
+    "customer_ref",
+    "occurred_at",
+    "score",
+    "label",
+    "model_name",
+    "model_version",
+    "model_examples",
+    "scored_at",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+)

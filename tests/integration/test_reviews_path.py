@@ -1,4 +1,5 @@
-"""Reviews end to end on the real broker: export → connector → worker → chDB and one alert."""
+"""Reviews end to end on the real broker: export → connector → worker → chDB and one alert;
+chats scored by the same models."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
+from dealstream.broker.clients import make_producer
 from dealstream.broker.settings import KafkaSettings
+from dealstream.connectors.output import EventWriter
 from dealstream.connectors.reviews.files import ReviewsFileConnector, ReviewsFileSettings
+from dealstream.connectors.simulator.chats import chats
 from dealstream.connectors.simulator.reviews import NEUTRAL_ZH, reviews, stores, write_jsonl
 from dealstream.schemas.codec import Decoder
 from tests.integration.observe import chdb_query
@@ -57,6 +61,14 @@ def test_reviews_are_scored_into_chdb_and_a_bad_store_alerts_once(
     stats = connector.execute()
     assert (stats.produced, stats.dead_letters) == (240, 1)
 
+    writer = EventWriter(
+        make_producer(kafka, client_id="it-chats"), event_type="wecom.message", source="it",
+        topic_prefix=kafka.topic_prefix,
+    )  # fmt: skip
+    for chat in chats(seed=5, count=40):
+        assert writer.write(chat.record, raw=b"", position="it")
+    writer.flush()
+
     chdb = tmp_path / "chdb"
     worker = worker_factory(
         kafka, chdb, f"it-{uuid.uuid4().hex[:6]}", "--idle-stop", "4",
@@ -79,6 +91,11 @@ def test_reviews_are_scored_into_chdb_and_a_bad_store_alerts_once(
     judged = [r for r in rows if r[1] != "neutral" and r[4] not in NEUTRAL_ZH]
     agree = sum((r[1] == "negative") == (r[4] in written_negative) for r in judged)
     assert agree / len(judged) > 0.9
+
+    scored_chats = chdb_query(chdb, "SELECT label, model_examples FROM chat_sentiment FINAL")
+    assert len(scored_chats) == 40 and {r[0] for r in scored_chats} <= {
+        "negative", "neutral", "positive",
+    }  # fmt: skip
 
     alerts = read_topic(kafka, "alerts.channel.v1", "alert", at_least=1)
     review_alerts = [a for a in alerts if a["rule_id"] == "reviews.negative_run"]

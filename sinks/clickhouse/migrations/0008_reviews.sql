@@ -31,6 +31,31 @@ PARTITION BY toYYYYMM(posted_at)
 ORDER BY event_id
 SETTINGS non_replicated_deduplication_window = 1000;
 
+-- Chat messages scored by the same model (chats have no stars: scored, never learned from).
+CREATE TABLE IF NOT EXISTS chat_sentiment
+(
+    event_id        String,
+    conversation_id String,
+    message_id      String,
+    channel         LowCardinality(String),
+    speaker_role    LowCardinality(String),
+    rep_id          Nullable(String),
+    customer_ref    Nullable(String),
+    occurred_at     DateTime64(3, 'UTC'),
+    score           Float64,
+    label           LowCardinality(String),
+    model_name      LowCardinality(String),
+    model_version   LowCardinality(String),
+    model_examples  UInt64,
+    scored_at       DateTime64(3, 'UTC'),
+    kafka_topic     LowCardinality(String),
+    kafka_partition UInt16,
+    kafka_offset    UInt64
+)
+ENGINE = ReplacingMergeTree(scored_at)
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY event_id;
+
 -- Reviews per day and store: the review side of a store's channel health.
 CREATE VIEW IF NOT EXISTS store_review_health_daily AS
 SELECT

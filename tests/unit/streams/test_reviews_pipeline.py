@@ -14,6 +14,7 @@ from dealstream.connectors.pii import Desensitizer
 from dealstream.connectors.reviews.mapping import review_event
 from dealstream.connectors.simulator.reviews import Review, reviews
 from dealstream.schemas import codec
+from dealstream.schemas.samples import sample_event
 from dealstream.sinks.clickhouse import ClickHouseSettings, connect, migrate, tables
 from dealstream.sinks.clickhouse.batching import BatchingSink
 from dealstream.streams.changelog import State
@@ -186,3 +187,36 @@ def test_rows_land_in_the_migrated_table_and_replays_collapse(tmp_path: Path) ->
         assert health[0] == 120 and 0 < health[1] < 120
     finally:
         client.close()
+
+
+def chat_message(text: str, partition: int, offset: int) -> Message:
+    record = sample_event("wecom.message", text=text, message_id=f"m{offset}")
+    record["event_id"] = f"chat-{partition}-{offset}"
+    value, headers = codec.encode("wecom.message", record)
+    return Message(
+        topic="wecom.messages.v1", partition=partition, offset=offset, value=value, headers=headers
+    )
+
+
+def test_chats_are_scored_by_the_partition_model_and_never_learned_from() -> None:
+    p = ReviewSentimentPipeline(
+        state_reader=DictChangelog(), chat_topic="wecom.messages.v1",
+        signer=StateSigner(SecretStr("s")),
+    )  # fmt: skip
+    p.assigned([(TOPIC, 0), ("wecom.messages.v1", 0)])
+    reviews_batch = [message(r, 0, i) for i, r in enumerate(reviews(5, 60))]
+    chats = [
+        chat_message("太失望了，送来就坏了，我要投诉", 0, 0),
+        chat_message("非常满意，谢谢你们", 0, 1),
+        chat_message("   ", 0, 2),  # nothing to score
+        Message(topic="wecom.messages.v1", partition=0, offset=3, value=b"\x01"),
+    ]
+    learned = p.process(reviews_batch).rows[tables.REVIEW_SENTIMENT][-1][C["model_examples"]]
+    result = p.process([*chats[:2], reviews_batch[0], *chats[2:]])  # a mixed batch
+    rows = result.rows[tables.CHAT_SENTIMENT]
+    chat_columns = {name: i for i, name in enumerate(tables.CHAT_SENTIMENT_COLUMNS)}
+    assert [row[chat_columns["label"]] for row in rows] == ["negative", "positive"]
+    assert all(len(row) == len(chat_columns) for row in rows)
+    assert rows[0][chat_columns["model_examples"]] == learned  # chats taught nothing
+    assert len(result.rows[tables.REVIEW_SENTIMENT]) == 1  # the replayed review
+    assert result.dead_letters == []  # the compliance pipeline dead-letters bad chats
