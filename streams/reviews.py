@@ -125,11 +125,12 @@ class ReviewSentimentPipeline:
         resolver: SchemaResolver | None = None,
         signer: StateSigner | None = None,
         records: RecordReader | None = None,
+        chat_records: RecordReader | None = None,
     ) -> None:
         self.topics: tuple[str, ...] = (topic,) if chat_topic is None else (topic, chat_topic)
         self.changelog_topic = changelog_topic
         self._chat_topic = chat_topic
-        self._chats = RecordReader(CHAT_EVENT_TYPE, resolver=resolver)
+        self._chats = chat_records or RecordReader(CHAT_EVENT_TYPE, resolver=resolver)
         self.settings = settings or ReviewSettings()
         self._reader = state_reader
         # ``records``: shared with the topic's other pipelines (business rules), decoded once.

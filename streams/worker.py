@@ -107,6 +107,7 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
             chat_topic=kafka.topic(COMPLIANCE_TOPIC) if review_settings.chats else None,
             settings=review_settings,
             records=readers[kafka.topic(REVIEWS_TOPIC)],
+            chat_records=readers[kafka.topic(COMPLIANCE_TOPIC)],
         )
     )
     # Business rules read every event topic; the topics above dead-letter their own bad records.
