@@ -8,7 +8,8 @@ so WeCom's own retries of a request we failed (503) still get through; the messa
 deterministic event id dedups a retry we had in fact delivered.
 
 A POST answers ``success`` once Kafka acknowledged the message (WeCom retries otherwise).
-Callbacks that are events rather than chat messages are acknowledged and counted, not produced.
+Callbacks that are events rather than chat messages are acknowledged and counted, not produced,
+except a customer adding a rep (``change_external_contact``), the start of a journey.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class WecomSettings(PushSettings):
     """The 43-character EncodingAESKey from the admin console."""
     corp_id: str = ""
     """Receive id every plaintext must end with (the corp id, or the suite id for apps)."""
+    state_prefix: str = ""
+    """Prefix of the channel QR code ``state`` that names a store (``store:`` for
+    ``store:GZ003``); empty: the whole state is the store id."""
     replay_window_s: int = Field(300, gt=0)
     max_nonces: int = Field(100_000, gt=0)
 
@@ -178,11 +182,16 @@ class WecomConnector(PushConnector[WecomSettings]):
         position = f"{request.remote}:{inner.get('MsgId') or request.query.get('nonce')}"
         try:
             mapped = to_record(
-                inner, pii=self.pii, source=self.settings.source, ingested_at_ms=now_ms
+                inner,
+                pii=self.pii,
+                source=self.settings.source,
+                ingested_at_ms=now_ms,
+                state_prefix=self.settings.state_prefix,
             )
         except RecordError as error:
             # the dead letter keeps the desensitised fields, never raw customer ids
-            safe = {k: v for k, v in inner.items() if k not in ("FromUserName", "ExternalUserID")}
+            hidden = ("FromUserName", "ExternalUserID", "UnionId", "UnionID")
+            safe = {k: v for k, v in inner.items() if k not in hidden}
             raw = json.dumps(safe, ensure_ascii=False).encode()
             return Reject(EVENT_TYPE, raw, position, error.code, error.message)
         if mapped.record is None:

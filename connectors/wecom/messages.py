@@ -7,6 +7,14 @@ Roles: WeCom external contact ids start with ``wm``/``wo`` (customers), ``sys`` 
 platform; customer-service (微信客服) messages carry ``Origin`` (3 customer, 4 system,
 5 servicer). The conversation is ``ConversationId``/``OpenKfId`` when given, else the pair
 (agent, external contact); any customer id inside it is replaced by its HMAC reference.
+
+Contact adds: the ``change_external_contact`` event with ``ChangeType`` ``add_external_contact``
+(or ``add_half_external_contact``, added without the rep's confirmation) becomes a message with
+``msg_type`` ``add_external_contact``, the start of a customer's journey. Its ``State`` is the
+``state`` of the channel QR code the customer scanned, which names the store
+(:func:`store_from_state`); a ``UnionId`` (from ``externalcontact/get``, when the callback was
+enriched with it) is desensitised into ``unionid_ref``, which links the contact to the
+mini program. WeCom's chat archive has no add message of its own.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ EVENT_TYPE = "wecom.message"
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)")
 _ORIGIN_ROLE = {"3": "CUSTOMER", "4": "BOT", "5": "SALES_REP"}
 _TEXT_FIELDS = {"text": "Content", "voice": "Recognition", "transcript": "Content"}
+ADDED = "add_external_contact"  # msg_type the journeys pipeline starts a journey with
+_ADD_CHANGES = frozenset({ADDED, "add_half_external_contact"})
+_STORE_ID = re.compile(r"[A-Za-z0-9_-]{1,30}")
 
 
 def parse_xml(body: bytes) -> Element:
@@ -61,6 +72,21 @@ def mask_phones(text: str) -> str:
     return _PHONE.sub("[phone]", text)
 
 
+def store_from_state(state: str, prefix: str = "") -> str | None:
+    """The store a channel QR code's ``state`` names: the part after ``prefix``, or None.
+
+    >>> store_from_state("GZ003"), store_from_state("store:GZ003", "store:")
+    ('GZ003', 'GZ003')
+    >>> store_from_state("campaign-618", "store:"), store_from_state(""), store_from_state("a b")
+    (None, None, None)
+    """
+    if prefix:
+        if not state.startswith(prefix):
+            return None
+        state = state[len(prefix) :]
+    return state if _STORE_ID.fullmatch(state) else None
+
+
 @dataclass(frozen=True)
 class Mapped:
     """A message record, or None for callbacks that are not chat messages (events)."""
@@ -83,7 +109,12 @@ def _role(msg: dict[str, str]) -> str:
 
 
 def to_record(
-    msg: dict[str, str], *, pii: Desensitizer, source: str, ingested_at_ms: int
+    msg: dict[str, str],
+    *,
+    pii: Desensitizer,
+    source: str,
+    ingested_at_ms: int,
+    state_prefix: str = "",
 ) -> Mapped:
     """Map one decrypted callback; raises :class:`RecordError` when a message is unusable."""
     role = _role(msg)
@@ -95,7 +126,14 @@ def to_record(
         value = summary.get(key, "")
         if value and (is_customer(value) or (key == "FromUserName" and role == "CUSTOMER")):
             summary[key] = pii.ref("wecom_external", value)
+    unionid = msg.get("UnionId") or msg.get("UnionID") or ""
+    for key in ("UnionId", "UnionID"):
+        if summary.get(key):
+            summary[key] = pii.ref("unionid", summary[key])
     msg_type = msg.get("MsgType", "")
+    if msg_type == "event" and msg.get("ChangeType") in _ADD_CHANGES:
+        added = _contact_added(msg, customer_ref, unionid, pii=pii, state_prefix=state_prefix)
+        return Mapped(_envelope(source, added, msg, customer_ref, ingested_at_ms), summary)
     if msg_type == "event" or not msg_type:
         return Mapped(None, summary)
     rep = msg.get("UserID") or (sender if role == "SALES_REP" else receiver)
@@ -108,10 +146,6 @@ def to_record(
     message_id = msg.get("MsgId", "")
     if not message_id:
         raise RecordError("missing_msgid", "message callback without MsgId")
-    try:
-        occurred_ms = int(msg.get("CreateTime", "")) * 1000
-    except ValueError:
-        raise RecordError("bad_create_time", "CreateTime is not epoch seconds") from None
     text = msg.get(_TEXT_FIELDS.get(msg_type, "Content"), "")
     if not text:
         text = f"[{msg_type}]"  # media: the compliance rules see that something was sent
@@ -124,9 +158,52 @@ def to_record(
         "product_line": msg.get("ProductLine") or None,
         "text": mask_phones(text),
         "msg_type": msg_type,
+        "unionid_ref": pii.ref("unionid", unionid) if unionid else None,
+        "store_id": None,
     }
-    record = {
-        "event_id": derive_event_id(source, conversation, message_id),
+    return Mapped(_envelope(source, payload, msg, customer_ref, ingested_at_ms), summary)
+
+
+def _contact_added(
+    msg: dict[str, str],
+    customer_ref: str | None,
+    unionid: str,
+    *,
+    pii: Desensitizer,
+    state_prefix: str,
+) -> dict[str, Any]:
+    """Payload of a contact add; the conversation is the one the pair's chat messages use."""
+    if customer_ref is None:
+        raise RecordError("missing_external_user", "contact add without ExternalUserID")
+    rep = msg.get("UserID", "")
+    agent = msg.get("AgentID") or msg.get("ToUserName", "")
+    return {
+        "conversation_id": f"{agent}:{customer_ref}",
+        "message_id": f"{ADDED}:{rep}:{msg.get('CreateTime', '')}",
+        "channel": "WECOM",
+        "speaker_role": "BOT",
+        "rep_id": rep or None,
+        "product_line": None,
+        "text": f"[{ADDED}]",
+        "msg_type": ADDED,
+        "unionid_ref": pii.ref("unionid", unionid) if unionid else None,
+        "store_id": store_from_state(msg.get("State", ""), state_prefix),
+    }
+
+
+def _envelope(
+    source: str,
+    payload: dict[str, Any],
+    msg: dict[str, str],
+    customer_ref: str | None,
+    ingested_at_ms: int,
+) -> dict[str, Any]:
+    try:
+        occurred_ms = int(msg.get("CreateTime", "")) * 1000
+    except ValueError:
+        raise RecordError("bad_create_time", "CreateTime is not epoch seconds") from None
+    return {
+        "event_id": derive_event_id(source, payload["conversation_id"], payload["message_id"]),
         "source": source,
         "event_type": EVENT_TYPE,
         "occurred_at": occurred_ms,
@@ -134,4 +211,3 @@ def to_record(
         "customer_ref": customer_ref,
         "payload": payload,
     }
-    return Mapped(record, summary)

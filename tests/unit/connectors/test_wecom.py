@@ -11,10 +11,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from dealstream.connectors.pii import Desensitizer, PiiSettings
 from dealstream.connectors.sdk.testing import MemoryOutput, serving
 from dealstream.connectors.wecom.connector import WecomConnector, WecomSettings
 from dealstream.connectors.wecom.crypto import CryptoError, WecomCrypto, signature
+from dealstream.connectors.wecom.messages import to_record
 from dealstream.connectors.wecom.testing import WecomServer, message_xml
+from dealstream.streams import journey_events
 
 # The worked example of WeCom's published sample code (WXBizMsgCrypt).
 SAMPLE_TOKEN = "QDG6eK"
@@ -139,3 +142,69 @@ def test_hostile_xml_and_events(served: Any) -> None:
 
 def test_message_xml_helper() -> None:
     assert message_xml({"A": "x", "B": 2}) == b"<xml><A><![CDATA[x]]></A><B>2</B></xml>"
+
+
+UNIONID = "oU_f3c1a9d2b7e84460"
+ADDED: dict[str, str | int] = {
+    "ToUserName": SAMPLE_CORP, "FromUserName": "sys", "CreateTime": 1_750_213_700,
+    "MsgType": "event", "Event": "change_external_contact", "ChangeType": "add_external_contact",
+    "UserID": "EMP-1024", "ExternalUserID": CUSTOMER, "State": "GZ003",
+    "WelcomeCode": "WELCOMECODE", "UnionId": UNIONID,
+}  # fmt: skip
+
+
+def test_contact_add_starts_a_journey(served: Any) -> None:
+    connector, output, client, server = served
+    assert post(client, server.message(ADDED)).text == "success"
+    assert post(client, server.message(MESSAGE)).text == "success"
+    added, message = output.records("wecom.message")
+    pii = Desensitizer(PiiSettings().key)
+    assert added["payload"] == {
+        "conversation_id": f"{SAMPLE_CORP}:{pii.ref('wecom_external', CUSTOMER)}",
+        "message_id": "add_external_contact:EMP-1024:1750213700", "channel": "WECOM",
+        "speaker_role": "BOT", "rep_id": "EMP-1024", "product_line": None,
+        "text": "[add_external_contact]", "msg_type": "add_external_contact",
+        "unionid_ref": pii.ref("unionid", UNIONID), "store_id": "GZ003",
+    }  # fmt: skip
+    assert added["customer_ref"] == message["customer_ref"]  # the chat joins the journey
+    assert added["occurred_at"] == 1_750_213_700_000 and connector.ignored_events == 0
+    assert message["payload"]["store_id"] is None and message["payload"]["unionid_ref"] is None
+    everything = json.dumps(output.records(), default=str) + str(output.produced)
+    assert CUSTOMER not in everything and UNIONID not in everything
+    # what the journeys pipeline reads from it: the step, both ids and the store
+    seen = journey_events.wecom(added)
+    assert seen.steps == ("wecom_added",) and seen.channel == "GZ003"
+    assert seen.identifiers == (added["customer_ref"], pii.ref("unionid", UNIONID))
+
+
+def test_contact_add_without_store_or_unionid_and_retries(served: Any) -> None:
+    connector, output, client, server = served
+    plain = {k: v for k, v in ADDED.items() if k not in ("State", "UnionId")}
+    half = {**plain, "ChangeType": "add_half_external_contact", "State": "campaign 618"}
+    deleted = {**plain, "ChangeType": "del_external_contact"}
+    for callback in (plain, plain, half, deleted):  # WeCom retries a callback as it was
+        assert post(client, server.message(callback)).text == "success"
+    first, retry, second = output.records("wecom.message")
+    assert first["event_id"] == retry["event_id"] == second["event_id"]
+    assert first["payload"]["store_id"] is None and first["payload"]["unionid_ref"] is None
+    assert second["payload"]["store_id"] is None  # a state that is no store id
+    assert connector.ignored_events == 1  # the delete
+    no_contact = {k: v for k, v in plain.items() if k != "ExternalUserID"}
+    assert post(client, server.message(no_contact)).text == "success"
+    assert output.dead_letter_codes() == {"missing_external_user": 1}
+
+
+def test_state_prefix_names_the_store() -> None:
+    pii = Desensitizer(PiiSettings().key)
+    fields = {k: str(v) for k, v in ADDED.items()}
+    mapped = to_record(
+        {**fields, "State": "store:SH001"}, pii=pii, source="wecom", ingested_at_ms=0,
+        state_prefix="store:",
+    )  # fmt: skip
+    assert mapped.record is not None and mapped.record["payload"]["store_id"] == "SH001"
+    assert UNIONID not in json.dumps(mapped.summary)
+    other = to_record(
+        {**fields, "State": "GZ003"}, pii=pii, source="wecom", ingested_at_ms=0,
+        state_prefix="store:",
+    )  # fmt: skip
+    assert other.record is not None and other.record["payload"]["store_id"] is None
