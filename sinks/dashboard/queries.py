@@ -1,7 +1,9 @@
 """The SQL behind each dashboard, always bound through ``parameters=`` (never formatted).
 
-Every query reads the views of migration 0005 and takes the same :class:`Filters`; an empty
-region or product line means "all". Results come back as plain dicts ready for JSON.
+Every query reads the views of migrations 0005 (forecasts, violations, dead letters), 0007
+(channel health) and 0011 (journeys) and takes the same :class:`Filters`; an empty region or
+product line means "all" (journeys and channel health have no product line). Results come back
+as plain dicts ready for JSON.
 """
 
 # The f-strings below splice only the module's own SQL fragments; user values are bound.
@@ -20,7 +22,6 @@ Record = dict[str, Any]
 # Shared predicates: `{region:String} = ''` turns a filter off without building SQL from input.
 _REGION = "({region:String} = '' OR region = {region:String})"
 _LINE = "({product_line:String} = '' OR product_line = {product_line:String})"
-_LINES_ARRAY = "({product_line:String} = '' OR has(product_lines, {product_line:String}))"
 _SPAN = "BETWEEN {start:DateTime64(3)} AND {end:DateTime64(3)}"
 
 
@@ -107,47 +108,43 @@ GROUP BY period_start
 ORDER BY period_start
 """
 
-_TOUCHPOINTS = f"""
-SELECT * FROM dashboard_touchpoints
-WHERE occurred_at {_SPAN} AND {_REGION} AND {_LINES_ARRAY}
+_ADDS = f"""
+SELECT * FROM dashboard_journey_adds WHERE added_at {_SPAN} AND {_REGION}
 """
 
-JOURNEY_FUNNEL = f"""
-WITH customers AS (
-    SELECT customer_ref, count() AS receipts, uniqExact(channel) AS channels,
-           max(member_id IS NOT NULL) AS member
-    FROM ({_TOUCHPOINTS}) WHERE customer_ref IS NOT NULL GROUP BY customer_ref
-)
-SELECT
-    (SELECT count() FROM ({_TOUCHPOINTS})) AS receipts,
-    (SELECT countIf(customer_ref IS NOT NULL) FROM ({_TOUCHPOINTS})) AS identified_receipts,
-    (SELECT count() FROM customers) AS customers,
-    (SELECT countIf(member) FROM customers) AS members,
-    (SELECT countIf(receipts >= 2) FROM customers) AS repeat_customers,
-    (SELECT countIf(channels >= 2) FROM customers) AS multi_channel_customers
+_FUNNEL_COLUMNS = """
+count() AS added, countIf(level >= 2) AS visited_72h, countIf(level >= 3) AS purchased_72h,
+countIf(final) AS decided, countIf(final AND level < 3) AS not_converted_72h,
+if(decided > 0, not_converted_72h / decided, NULL) AS not_converted_72h_share
+"""
+
+JOURNEY_FUNNEL = f"SELECT {_FUNNEL_COLUMNS} FROM ({_ADDS})"
+
+JOURNEY_CHANNELS = f"""
+SELECT channel, {_FUNNEL_COLUMNS}
+FROM ({_ADDS})
+GROUP BY channel
+ORDER BY added DESC, channel
+"""
+
+_TOUCHPOINTS = f"""
+SELECT * FROM dashboard_journey_touchpoints WHERE occurred_at {_SPAN} AND {_REGION}
 """
 
 JOURNEY_HEATMAP = f"""
-SELECT channel, toHour(occurred_at) AS hour, count() AS touchpoints
+SELECT touch, toDayOfWeek(occurred_at) AS weekday, toHour(occurred_at) AS hour,
+       uniqExact(event_id) AS touchpoints
 FROM ({_TOUCHPOINTS})
-GROUP BY channel, hour
-ORDER BY channel, hour
+GROUP BY touch, weekday, hour
+ORDER BY touch, weekday, hour
 """
 
 JOURNEY_DAILY = f"""
-SELECT toDate(occurred_at) AS day, channel, count() AS touchpoints,
-       uniqExact(customer_ref) AS customers
+SELECT toDate(occurred_at) AS day, touch, uniqExact(event_id) AS touchpoints,
+       uniqExact(customer_id) AS customers
 FROM ({_TOUCHPOINTS})
-GROUP BY day, channel
-ORDER BY day, channel
-"""
-
-JOURNEY_FLAGGED_CHATS = f"""
-SELECT channel, uniqExact(conversation_id) AS conversations
-FROM dashboard_violations
-WHERE occurred_at {_SPAN} AND {_LINE}
-GROUP BY channel
-ORDER BY channel
+GROUP BY day, touch
+ORDER BY day, touch
 """
 
 VIOLATIONS_BY_RULE_DAY = f"""
@@ -166,6 +163,13 @@ WHERE occurred_at {_SPAN} AND {_LINE}
 GROUP BY rep_id
 ORDER BY violations DESC, rep_id
 LIMIT 20
+"""
+
+CHANNEL_HEALTH = f"""
+SELECT channel_id, channel_kind, region, score, turnover, sla, intent, alerting, latest_event_at
+FROM channel_health_latest
+WHERE score IS NOT NULL AND {_REGION}
+ORDER BY score, channel_id
 """
 
 DEAD_LETTERS_BY_CODE = """
@@ -209,21 +213,24 @@ def forecast(client: Client, filters: Filters) -> Record:
 
 
 def journey(client: Client, filters: Filters) -> Record:
-    """Dashboard 2: the funnel and touchpoint heatmap that till data supports today."""
+    """Dashboard 2: WeCom added -> store visit -> purchase within 72 h, overall and per channel
+    of the add (by add time), and touchpoints by medium, weekday and hour (by step time)."""
     funnel = rows(client, JOURNEY_FUNNEL, filters)
     return {
         "funnel": funnel[0] if funnel else {},
+        "channels": rows(client, JOURNEY_CHANNELS, filters),
         "heatmap": rows(client, JOURNEY_HEATMAP, filters),
         "daily": rows(client, JOURNEY_DAILY, filters),
-        "flagged_chats": rows(client, JOURNEY_FLAGGED_CHATS, filters),
     }
 
 
 def compliance(client: Client, filters: Filters) -> Record:
-    """Dashboard 3: violations by rule, day and rep; dead letters by stage and code."""
+    """Dashboard 3: violations by rule, day and rep; the latest channel health scores; dead
+    letters by stage and code."""
     return {
         "by_rule_day": rows(client, VIOLATIONS_BY_RULE_DAY, filters),
         "by_rep": rows(client, VIOLATIONS_BY_REP, filters),
+        "channel_health": rows(client, CHANNEL_HEALTH, filters),
         "dead_letters": rows(client, DEAD_LETTERS_BY_CODE, filters),
         "dead_letters_daily": rows(client, DEAD_LETTERS_DAILY, filters),
     }

@@ -21,6 +21,10 @@ REGIONS = ("north", "south", "east", "west")
 PRODUCT_LINES = ("skincare", "haircare", "fragrance", "makeup")
 RULES = ("guaranteed_returns", "absolute_claims", "competitor_disparage", "missing_disclosure")
 FACTORS = ("level", "trend", "seasonality", "promotion", "price")
+STORES = tuple(f"store-{i}" for i in range(9))
+SLOW_STORE = "store-3"  # its reps answer late: low health, alerting
+TOPICS = {"wecom.message": "wecom.messages.v1", "miniprogram.event": "miniprogram.events.v1",
+          "pos.transaction": "pos.transactions.v1"}  # fmt: skip
 
 Row = list[Any]
 
@@ -34,6 +38,8 @@ class SampleCounts:
     forecast_accuracy: int
     compliance_violations: int
     dead_letters: int
+    journey_steps: int = 0
+    channel_health: int = 0
 
 
 def _pos_rows(rng: random.Random, now: datetime, days: int) -> list[Row]:
@@ -135,6 +141,65 @@ def _dead_letter_rows(rng: random.Random, now: datetime, days: int) -> list[Row]
     return rows
 
 
+def _journey_rows(rng: random.Random, now: datetime, days: int) -> tuple[list[Row], list[Row]]:
+    """Customers who add a rep on WeCom through a store's QR code, some visiting and buying
+    within 72 h (fewer at the slow store), with mini-program views between; two merges."""
+    steps: list[Row] = []
+
+    def step(event: str, name: str, customer: str, store: str, *, at: datetime, et: str) -> None:
+        amount = float(rng.randint(99, 3599)) if name == "purchase" else None
+        offset = len(steps)
+        steps.append([event, name, customer, store, "store", at, et, amount, TOPICS[et], 0,
+                      offset])  # fmt: skip
+
+    for index in range(days * 4):
+        customer, store = f"cust-{index:04d}", rng.choice(STORES)
+        added = now - timedelta(days=rng.uniform(0, days), hours=rng.uniform(0, 12))
+        step(f"add-{index}", "wecom_added", customer, store, at=added, et="wecom.message")
+        for view in range(rng.randint(0, 3)):
+            when = min(now, added + timedelta(hours=rng.uniform(1, 120)))
+            step(
+                f"mp-{index}-{view}",
+                "miniprogram_view",
+                customer,
+                store,
+                at=when,
+                et="miniprogram.event",
+            )
+        keen = 0.25 if store == SLOW_STORE else 0.6
+        if rng.random() < keen:
+            late = rng.random() < 0.2  # after the 72 h
+            visit = min(
+                now, added + timedelta(hours=rng.uniform(80, 110) if late else rng.uniform(2, 60))
+            )
+            step(f"pos-{index}", "store_visit", customer, store, at=visit, et="pos.transaction")
+            if rng.random() < 0.7:
+                step(f"pos-{index}", "purchase", customer, store, at=visit, et="pos.transaction")
+    merges: list[Row] = [
+        ["cust-0001", "cust-0000", 1, now - timedelta(days=3), "add-1"],
+        ["cust-0003", "cust-0002", 2, now - timedelta(days=2), "add-3"],
+    ]
+    return steps, merges
+
+
+def _health_rows(now: datetime, days: int) -> list[Row]:
+    rows: list[Row] = []
+    for index, store in enumerate(STORES):
+        region = REGIONS[index % len(REGIONS)]
+        for day in range(0, days, 7):
+            at = now - timedelta(days=days - day)
+            slow = store == SLOW_STORE and day >= days // 2
+            sla, intent = (0.2, 0.9) if slow else (0.95 - 0.01 * index, 1.0 - 0.02 * index)
+            score = (sla * intent) ** 0.5
+            rows.append(
+                [
+                    store, "store", region, score, None, sla, intent, 40 + day, 30 + day,
+                    5 + day // 7, int(slow), at, at, f"health-{store}-{day}", "1",
+                ]
+            )  # fmt: skip
+    return rows
+
+
 def seed(
     client: Client, *, now: datetime | None = None, seed: int = 7, days: int = 56
 ) -> SampleCounts:
@@ -145,12 +210,25 @@ def seed(
     forecasts, accuracy = _forecast_rows(rng, now, days // 7)
     violations = _violation_rows(rng, now, days)
     dead = _dead_letter_rows(rng, now, days)
+    steps, merges = _journey_rows(rng, now, days)
+    health = _health_rows(now, days)
     for table, columns, rows in (
         (tables.POS_TRANSACTIONS, tables.POS_TRANSACTIONS_COLUMNS, pos),
         (tables.FORECASTS, tables.FORECASTS_COLUMNS, forecasts),
         (tables.FORECAST_ACCURACY, tables.FORECAST_ACCURACY_COLUMNS, accuracy),
         (tables.COMPLIANCE_VIOLATIONS, tables.COMPLIANCE_VIOLATIONS_COLUMNS, violations),
         (tables.DEAD_LETTERS, tables.DEAD_LETTERS_COLUMNS, dead),
+        (tables.JOURNEY_STEPS, tables.JOURNEY_STEPS_COLUMNS, steps),
+        (tables.CUSTOMER_MERGES, tables.CUSTOMER_MERGES_COLUMNS, merges),
+        (tables.CHANNEL_HEALTH, tables.CHANNEL_HEALTH_COLUMNS, health),
     ):
         client.insert(table, rows, column_names=list(columns))
-    return SampleCounts(len(pos), len(forecasts), len(accuracy), len(violations), len(dead))
+    return SampleCounts(
+        len(pos),
+        len(forecasts),
+        len(accuracy),
+        len(violations),
+        len(dead),
+        len(steps),
+        len(health),
+    )

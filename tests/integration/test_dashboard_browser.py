@@ -13,6 +13,7 @@ import base64
 import itertools
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,8 +32,8 @@ SHOTS = Path(os.environ.get("DEALSTREAM_SCREENSHOT_DIR", ROOT / ".local" / "scre
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHARTS = {
     "forecast": ["fc-series", "fc-segments", "fc-factors", "fc-accuracy"],
-    "journey": ["jr-funnel", "jr-heatmap", "jr-daily"],
-    "compliance": ["cp-rule-day", "cp-rep", "cp-dead-codes", "cp-dead-daily"],
+    "journey": ["jr-funnel", "jr-channels", "jr-heatmap", "jr-weekday", "jr-daily"],
+    "compliance": ["cp-rule-day", "cp-rep", "cp-dead-codes", "cp-health", "cp-dead-daily"],
 }
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/peers.sh)")
 
@@ -181,10 +182,18 @@ async def _visit(page: Page, url: str, name: str) -> dict[str, Any]:
         "'section:not([hidden]) .chart')]"
         ".map(el => [el.id, el.querySelectorAll('canvas').length])))"
     )
+    notes = await page.evaluate(
+        "JSON.stringify(Object.fromEntries([...document.querySelectorAll("
+        "'section:not([hidden]) .note[id]')].map(el => [el.id, el.textContent])))"
+    )
     shot = await page.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
     (SHOTS / f"dashboard_{name}.png").write_bytes(base64.b64decode(shot["data"]))
-    return {"report": json.loads(report), "canvases": json.loads(canvases)}
+    return {
+        "report": json.loads(report),
+        "canvases": json.loads(canvases),
+        "notes": json.loads(notes),
+    }
 
 
 async def _filter(page: Page) -> dict[str, Any]:
@@ -211,6 +220,8 @@ def test_every_dashboard_renders_its_charts(dashboard_url: str, tmp_path: Path) 
             assert result["report"]["points"].get(chart, 0) > 0, f"{name}: #{chart} drew no data"
         assert (SHOTS / f"dashboard_{name}.png").stat().st_size > 20_000
     assert results["forecast"]["report"]["points"]["fc-freshness"] > 0
+    kpis = results["journey"]["notes"]["jr-kpis"]  # the funnel of the sample's WeCom adds
+    assert re.match(r"[1-9]\d* WeCom contacts added; \d+\.\d % of the [1-9]\d* ", kpis), kpis
     filtered = results["filtered"]
     assert "product_line=" in filtered["search"]
     assert filtered["report"]["points"]["cp-rule-day"] > 0

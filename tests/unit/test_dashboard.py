@@ -53,17 +53,41 @@ def test_every_board_has_data_for_the_sample(client: Client) -> None:
     assert 0.5 < forecast["accuracy"][0]["coverage"] <= 1.0
     journey = queries.journey(client, ALL)
     funnel = journey["funnel"]
-    assert funnel["customers"] >= funnel["members"] > 0
-    assert funnel["receipts"] >= funnel["identified_receipts"]
-    assert journey["heatmap"] and journey["daily"]
+    assert funnel["added"] >= funnel["visited_72h"] >= funnel["purchased_72h"] > 0
+    assert 0 < funnel["not_converted_72h_share"] < 1
+    assert journey["channels"] and journey["heatmap"] and journey["daily"]
     compliance = queries.compliance(client, ALL)
-    assert all(compliance[k] for k in ("by_rule_day", "by_rep", "dead_letters"))
+    assert all(compliance[k] for k in ("by_rule_day", "by_rep", "dead_letters", "channel_health"))
+
+
+def test_journey_funnel_per_channel_adds_up_and_shows_the_slow_store(client: Client) -> None:
+    journey = queries.journey(client, ALL)
+    channels = {r["channel"]: r for r in journey["channels"]}
+    assert set(channels) == set(sample.STORES)
+    for key in ("added", "visited_72h", "purchased_72h", "decided", "not_converted_72h"):
+        assert sum(r[key] for r in channels.values()) == journey["funnel"][key], key
+    slow = channels.pop(sample.SLOW_STORE)
+    assert slow["not_converted_72h_share"] > max(
+        r["not_converted_72h_share"] for r in channels.values()
+    )
+    # merged customers count once, under the surviving id
+    added = client.command("SELECT count() FROM journey_steps WHERE step = 'wecom_added'")
+    assert journey["funnel"]["added"] == int(added) - 2
+    touches = {r["touch"] for r in journey["heatmap"]}
+    assert touches == {"WeCom", "mini program", "store till"}
+    assert {r["weekday"] for r in journey["heatmap"]} <= set(range(1, 8))
+    health = queries.compliance(client, ALL)["channel_health"]
+    assert health[0]["channel_id"] == sample.SLOW_STORE and health[0]["alerting"] == 1
+    assert [r["score"] for r in health] == sorted(r["score"] for r in health)
 
 
 def test_filters_narrow_the_results(client: Client) -> None:
     north = queries.Filters(start=ALL.start, end=ALL.end, region="north", product_line="skincare")
     segments = queries.forecast(client, north)["segments"]
     assert {(r["region"], r["product_line"]) for r in segments} == {("north", "skincare")}
+    stores = {r["channel"] for r in queries.journey(client, north)["channels"]}
+    assert stores and stores < set(sample.STORES)
+    assert {r["region"] for r in queries.compliance(client, north)["channel_health"]} == {"north"}
     unknown = queries.Filters(start=ALL.start, end=ALL.end, region="atlantis")
     assert queries.forecast(client, unknown)["series"] == []
     recent = queries.Filters(start=NOW - timedelta(days=7), end=NOW)
@@ -76,6 +100,8 @@ def test_user_input_is_bound_never_formatted(client: Client) -> None:
     hostile = "x' OR 1=1; DROP TABLE pos_transactions; --"
     filters = queries.Filters(start=ALL.start, end=ALL.end, region=hostile, product_line=hostile)
     assert queries.journey(client, filters)["daily"] == []
+    assert queries.journey(client, filters)["funnel"]["added"] == 0
+    assert queries.compliance(client, filters)["channel_health"] == []
     assert client.command("SELECT count() FROM pos_transactions") > 0
 
 

@@ -153,40 +153,60 @@
 
     journey(d) {
       const f = d.funnel;
-      const stages = [
-        ["identified customers", f.customers], ["members", f.members],
-        ["repeat buyers (2+ receipts)", f.repeat_customers],
-        ["multi-channel (2+ channels)", f.multi_channel_customers],
-      ];
+      const stages = [["WeCom added", f.added], ["store visit ≤ 72 h", f.visited_72h],
+        ["purchase ≤ 72 h", f.purchased_72h]];
       draw("jr-funnel", {
         tooltip: {}, series: [{ type: "funnel", sort: "descending", minSize: "10%",
           label: { position: "inside", formatter: "{b}: {c}" },
-          data: stages.map(([name, value]) => ({ name, value })) }],
-      }, f.customers || 0);
+          data: stages.map(([name, value]) => ({ name, value: value || 0 })) }],
+      }, f.added || 0);
       document.getElementById("jr-kpis").textContent =
-        `${f.receipts || 0} receipts, ${pct(f.receipts ? f.identified_receipts / f.receipts : null)} ` +
-        "with a known customer. Anonymous receipts cannot enter the funnel.";
-      const channels = uniq(d.heatmap.map((r) => r.channel)).sort();
+        `${f.added || 0} WeCom contacts added; ${pct(f.not_converted_72h_share)} of the ` +
+        `${f.decided || 0} whose 72 h have passed did not buy within 72 h.`;
+      const ch = d.channels;
+      draw("jr-channels", {
+        tooltip: { trigger: "axis" }, legend: {}, grid: { bottom: 60 },
+        xAxis: { type: "category", data: ch.map((r) => r.channel || "unknown"), axisLabel: { rotate: 45 } },
+        yAxis: [{ type: "value", name: "customers" },
+                { type: "value", name: "not converted", min: 0, max: 1 }],
+        series: [
+          { name: "added", type: "bar", data: ch.map((r) => r.added) },
+          { name: "visited ≤ 72 h", type: "bar", data: ch.map((r) => r.visited_72h) },
+          { name: "purchased ≤ 72 h", type: "bar", data: ch.map((r) => r.purchased_72h) },
+          { name: "not converted in 72 h", type: "line", yAxisIndex: 1, color: "#c62828",
+            data: ch.map((r) => r.not_converted_72h_share) },
+        ],
+      }, ch.length);
       const hours = [...Array(24).keys()];
-      const max = Math.max(1, ...d.heatmap.map((r) => r.touchpoints));
-      draw("jr-heatmap", {
-        tooltip: {}, grid: { left: 100, bottom: 70 },
-        xAxis: { type: "category", data: hours, name: "hour" },
-        yAxis: { type: "category", data: channels },
-        visualMap: { min: 0, max, calculable: true, orient: "horizontal", left: "center", bottom: 0 },
-        series: [{ type: "heatmap",
-          data: d.heatmap.map((r) => [r.hour, channels.indexOf(r.channel), r.touchpoints]) }],
-      }, d.heatmap.length);
-      const daily = grouped(d.daily, "day", "channel", "touchpoints");
+      const sum = (key) => {
+        const cells = new Map();
+        for (const r of d.heatmap) {
+          const k = r[key] + "|" + r.hour;
+          cells.set(k, (cells.get(k) || 0) + r.touchpoints);
+        }
+        return [...cells].map(([k, v]) => [...k.split("|"), v]);
+      };
+      const heat = (id, rows, ys, label) => {
+        const max = Math.max(1, ...rows.map((c) => c[2]));
+        draw(id, {
+          tooltip: {}, grid: { left: 100, bottom: 70 },
+          xAxis: { type: "category", data: hours, name: "hour" },
+          yAxis: { type: "category", data: ys.map(label) },
+          visualMap: { min: 0, max, calculable: true, orient: "horizontal", left: "center", bottom: 0 },
+          series: [{ type: "heatmap",
+            data: rows.map(([y, hour, v]) => [Number(hour), ys.indexOf(y), v]) }],
+        }, rows.length);
+      };
+      const touches = uniq(d.heatmap.map((r) => r.touch)).sort();
+      heat("jr-heatmap", sum("touch"), touches, (t) => t);
+      const days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+      heat("jr-weekday", sum("weekday"), ["1", "2", "3", "4", "5", "6", "7"], (w) => days[w - 1]);
+      const daily = grouped(d.daily, "day", "touch", "touchpoints");
       draw("jr-daily", {
         tooltip: { trigger: "axis" }, legend: {},
-        xAxis: { type: "category", data: daily.xs }, yAxis: { type: "value", name: "receipts" },
+        xAxis: { type: "category", data: daily.xs }, yAxis: { type: "value", name: "touchpoints" },
         series: daily.series,
       }, d.daily.length);
-      const chats = d.flagged_chats.map((r) => `${r.channel}: ${r.conversations}`).join(", ");
-      document.getElementById("jr-chats").textContent =
-        "Chats are stored only when they break a rule, so they are not counted as touchpoints. " +
-        "Flagged conversations in range: " + (chats || "none") + ".";
     },
 
     compliance(d) {
@@ -206,6 +226,21 @@
             data: d.by_rep.map((r) => r.violations - r.high) },
         ],
       }, d.by_rep.length);
+      const health = d.channel_health;
+      draw("cp-health", {
+        tooltip: { trigger: "axis", formatter: (items) => {
+          const r = health[items[0].dataIndex];
+          const part = (name, v) => (v === null ? "" : `<br>${name} ${v.toFixed(2)}`);
+          return `${r.channel_id} (${r.channel_kind}, ${r.region || "no region"})<br>score ` +
+            r.score.toFixed(2) + part("turnover", r.turnover) + part("SLA", r.sla) +
+            part("intent", r.intent) + (r.alerting ? "<br>alerting" : "");
+        } },
+        grid: { bottom: 60 },
+        xAxis: { type: "category", data: health.map((r) => r.channel_id), axisLabel: { rotate: 45 } },
+        yAxis: { type: "value", min: 0, max: 1, name: "score" },
+        series: [{ type: "bar", data: health.map((r) => ({
+          value: r.score, itemStyle: { color: r.alerting ? "#c62828" : "#2b8a3e" } })) }],
+      }, health.length);
       draw("cp-dead-codes", {
         tooltip: {}, grid: { left: 160 },
         xAxis: { type: "value", name: "records" },
