@@ -56,6 +56,9 @@ class Resolution:
     refused: int = 0  # links not made because a component would pass max_identifiers
 
 
+_NOBODY = Resolution(None)
+
+
 @dataclass
 class IdentityResolver:
     """Identifier → customer, with merges; state is plain data (:meth:`snapshot`)."""
@@ -80,9 +83,14 @@ class IdentityResolver:
 
     def resolve(self, identifiers: Iterable[str]) -> Resolution:
         """Link the identifiers of one record; the customer they now belong to."""
-        ids = sorted({i for i in identifiers if i})
+        given = tuple(identifiers)
+        of = self._of
+        found = of.get(given[0]) if given else None
+        if found is not None and all(of.get(i) == found for i in given[1:]):
+            return Resolution(found)  # the usual case: nothing new is linked
+        ids = sorted({i for i in given if i})
         if not ids:
-            return Resolution(None)
+            return _NOBODY
         merges: list[Merge] = []
         refused = 0
         known = {self._of[i] for i in ids if i in self._of}  # ids rows may carry already

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter as Tally
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -112,6 +113,7 @@ class JourneysPipeline:
         self._restored: list[dict[str, Any]] = []
         self._restored_alerts: list[dict[str, Any]] = []
         self._swept_at: int | None = None  # watermark of the last sweep (not state: a cache)
+        self._skips: Tally[str] = Tally()  # per batch, added to SKIPPED once (not per event)
 
     @classmethod
     def from_settings(
@@ -182,25 +184,32 @@ class JourneysPipeline:
         if self._owned and not self._home(self._owned):
             SKIPPED.labels("not_home").inc(len(messages))
             return result
-        st = self.state
+        st, skips, applied = self.state, self._skips, self.state.applied
         for topic, batch in _by_topic(messages):
             reader = self._readers.get(topic)
             if reader is None:
                 continue
             checked = reader.read(batch)
             for rejected in checked.rejected:  # their topics' owners dead-letter them
-                SKIPPED.labels(f"{rejected.stage.lower()}:{rejected.code}").inc()
+                skips[f"{rejected.stage.lower()}:{rejected.code}"] += 1
+            keys: dict[int, str] = {}  # partition -> "topic|partition"
             for message, record in checked.records:
-                key = f"{topic}|{message.partition()}"
+                partition = cast(int, message.partition())
+                key = keys.get(partition)
+                if key is None:
+                    key = keys[partition] = f"{topic}|{partition}"
                 offset = cast(int, message.offset())
-                if offset <= st.applied.get(key, -1):
-                    SKIPPED.labels("already_applied").inc()
+                if offset <= applied.get(key, -1):
+                    skips["already_applied"] += 1
                     self._reemit(result)
                     continue
-                st.applied[key] = offset
+                applied[key] = offset
                 self._dirty = True
                 self._apply(st, reader.event_type, record, message, result)
                 result.processed += 1
+        for reason, n in skips.items():
+            SKIPPED.labels(reason).inc(n)
+        skips.clear()
         if self._sweep(st):
             self._dirty = True
         now_ms = int(time.time() * 1000)
@@ -241,7 +250,8 @@ class JourneysPipeline:
             return
         obs = _observe(event_type, record, self.settings.checkin_page)
         resolution = st.resolver.resolve(obs.identifiers)
-        SKIPPED.labels("link_refused").inc(resolution.refused)
+        if resolution.refused:
+            self._skips["link_refused"] += resolution.refused
         for m in resolution.merges:
             st.merge_profiles(m.merged, m.into, event_id, at_ms)
             merge = {"merged": m.merged, "into": m.into, "seq": m.seq, "at_ms": at_ms,
@@ -254,7 +264,7 @@ class JourneysPipeline:
         if event_type == "wecom.message":
             self._wecom(st, record, customer)
         if customer is None:
-            SKIPPED.labels("anonymous").inc()
+            self._skips["anonymous"] += 1
             return
         profile = st.profile(customer)
         if obs.channel:
@@ -266,15 +276,15 @@ class JourneysPipeline:
         bought = obs.purchase
         if bought and where and not st.record_purchase(customer, where, bought, event_id, at_ms):
             steps = tuple(s for s in steps if s != "purchase")  # a re-sent order
+        if not steps:
+            return
         known = st.health.channels.get(where)
         kind = known.kind if known else ""
+        at, amount = _dt(at_ms), obs.amount
+        source = (message.topic(), message.partition(), message.offset())
+        rows = result.rows[JOURNEY_STEPS.name]
         for step in steps:
-            result.rows[JOURNEY_STEPS.name].append(
-                (
-                    event_id, step, customer, where, kind, _dt(at_ms), event_type, obs.amount,
-                    message.topic(), message.partition(), message.offset(),
-                )
-            )  # fmt: skip
+            rows.append((event_id, step, customer, where, kind, at, event_type, amount, *source))
 
     # -- service response SLA ----------------------------------------------------------------
     def _wecom(self, st: JourneyState, record: dict[str, Any], customer: str | None) -> None:
@@ -304,7 +314,7 @@ class JourneysPipeline:
         if channel is None and conv.customer is not None:
             channel = st.profile(conv.customer).home
         if channel is None or channel not in st.health.channels:
-            SKIPPED.labels("sla_unattributed").inc()
+            self._skips["sla_unattributed"] += 1
             return
         st.health.sla_outcome(channel, on_time, event_id, at_ms)
 
@@ -350,7 +360,7 @@ def _by_topic(messages: Sequence[Message]) -> list[tuple[str, Sequence[Message]]
     if not messages:
         return []
     first = cast(str, messages[0].topic())
-    if all(m.topic() == first for m in messages):
+    if len(set(map(Message.topic, messages))) == 1:  # map: no Python frame per message
         return [(first, messages)]
     groups: dict[str, list[Message]] = {}
     for m in messages:
