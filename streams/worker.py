@@ -64,7 +64,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def shared_readers(kafka: KafkaSettings, resolve: SchemaResolver) -> dict[str, RecordReader]:
+def shared_readers(kafka: KafkaSettings, resolve: SchemaResolver | None) -> dict[str, RecordReader]:
     """One reader per event topic, handed to every pipeline of that topic.
 
     A reader remembers the batches it decoded, so a record read by several pipelines (POS lines:
