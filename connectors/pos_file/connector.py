@@ -23,6 +23,7 @@ from dealstream.connectors.output import EventWriter
 from dealstream.connectors.pii import Desensitizer, PiiSettings
 from dealstream.connectors.pos_file.parse import EVENT_TYPE, RowError, to_event
 from dealstream.connectors.pos_file.reader import detect_format, read_lines
+from dealstream.connectors.sdk.metrics import ConnectorMetrics
 from dealstream.schemas import registry
 
 
@@ -56,6 +57,7 @@ class PosFileConnector(Connector):
         self._pii = Desensitizer((pii or PiiSettings()).key)
         self._writer: EventWriter | None = None
         self._cursors: CursorStore | None = None
+        self.metrics = ConnectorMetrics(settings.source)  # the SDK connectors' series
 
     def check(self) -> CheckResult:
         problems = []
@@ -109,12 +111,13 @@ class PosFileConnector(Connector):
             if not self.running:
                 break
             self.stats.read += 1
+            self.metrics.read()
             position = f"{path}:{line.number}"
             if line.error is not None:
                 writer.reject(
                     raw=line.raw, position=position, code=line.error[0], message=line.error[1]
                 )
-                self.stats.dead_letters += 1
+                self._dead_lettered()
             else:
                 assert line.fields is not None
                 try:
@@ -128,20 +131,27 @@ class PosFileConnector(Connector):
                     writer.reject(
                         raw=line.raw, position=position, code=error.code, message=error.message
                     )
-                    self.stats.dead_letters += 1
+                    self._dead_lettered()
                 else:
                     if writer.write(record, raw=line.raw, position=position):
                         self.stats.produced += 1
+                        self.metrics.produced(EVENT_TYPE)
                     else:
-                        self.stats.dead_letters += 1
+                        self._dead_lettered()
             pending_offset = line.end_offset
             since_checkpoint += 1
             if since_checkpoint >= self.settings.checkpoint_every:
                 writer.flush()
                 cursors.set(key, {"offset": pending_offset})
+                self.metrics.cursor_confirmed()
                 since_checkpoint = 0
         writer.flush()
         cursors.set(key, {"offset": pending_offset})
+        self.metrics.cursor_confirmed()
+
+    def _dead_lettered(self) -> None:
+        self.stats.dead_letters += 1
+        self.metrics.dead_lettered(EVENT_TYPE)
 
     def cleanup(self, failed: bool) -> None:
         if self._writer is not None:

@@ -8,6 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from dealstream.broker.clients import make_producer
 from dealstream.broker.settings import KafkaSettings
 from dealstream.connectors.output import EventWriter
@@ -23,12 +25,23 @@ def test_export_flows_to_clickhouse_and_bad_rows_to_the_dead_letter_table(
 ) -> None:
     export = tmp_path / "export.csv"
     spoiled = write_export(export, rows=1_500, seed=21, bad_rate=0.05)
+    source = f"pos-file-{uuid.uuid4().hex[:6]}"
     connector = PosFileConnector(
-        PosFileSettings(paths=[export], cursor_file=tmp_path / "cursor.json", checkpoint_every=200),
+        PosFileSettings(
+            paths=[export], cursor_file=tmp_path / "c.json", checkpoint_every=200, source=source
+        ),
         kafka=kafka,
     )
     stats = connector.execute()
     assert stats.read == 1_500 and stats.dead_letters == spoiled
+    # The connector's Prometheus series agree with its run statistics.
+    sample = REGISTRY.get_sample_value
+    labels = {"connector": source, "event_type": "pos.transaction"}
+    assert sample("dealstream_connector_records_read_total", {"connector": source}) == 1_500
+    assert sample("dealstream_connector_records_produced_total", labels) == stats.produced
+    assert sample("dealstream_connector_records_dead_lettered_total", labels) == spoiled
+    age = sample("dealstream_connector_cursor_age_seconds", {"connector": source})
+    assert age is not None and 0 <= age < 60
     # Garbage that no connector would send, straight onto the topic: the worker must DLQ it.
     producer = make_producer(kafka, client_id="it-garbage")
     for value in (b"\x02T", b"\xff" * 33, b""):
