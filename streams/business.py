@@ -332,7 +332,12 @@ class BusinessRulesPipeline:
         newest: int | None = None
         for topic, batch in _by_topic(messages):
             reader = self._readers.get(topic)
-            if reader is None or reader.event_type not in wanted:
+            if reader is None:
+                continue
+            if reader.event_type not in wanted:
+                if topic in self._dead_letter:  # no rule reads it, but its bad records are ours
+                    for rejected in reader.read(batch).rejected:
+                        self._reject(rejected, result)
                 continue
             checked = reader.read(batch)  # shared with the topic's other pipelines
             for rejected in checked.rejected:

@@ -1,11 +1,5 @@
 """Every topic the worker reads dead-letters an unreadable record exactly once (no pipeline drops
 it silently, no two pipelines both dead-letter it), with the worker's real pipeline list.
-
-Known gap (streams/business.py, not owned by this test's author): the business pipeline is the
-declared dead-letter owner of the topics no earlier pipeline owns, but skips whole batches whose
-event type no current rule uses, so their bad records are consumed and committed without a dead
-letter. Those topics are marked xfail (strict): fixing the pipeline turns them into failures
-here, as a reminder to drop the marks.
 """
 
 from __future__ import annotations
@@ -20,17 +14,6 @@ from dealstream.streams.pipeline import Pipeline
 from dealstream.streams.worker import default_pipelines
 
 PREFIX = "t."
-KNOWN_DROPPED = frozenset(
-    {
-        "erp.orders.v1",
-        "tenders.notices.v1",
-        "miniprogram.events.v1",
-        "iot.telemetry.v1",
-        "tasks.store.v1",
-        "procurement.plans.v1",
-    }
-)
-"""Topics whose bad records no pipeline dead-letters while no business rule reads their type."""
 
 
 def pipelines() -> list[Pipeline]:
@@ -52,20 +35,7 @@ def bad_records(topic: str) -> list[Message]:
     ]
 
 
-@pytest.mark.parametrize(
-    "topic",
-    [
-        pytest.param(
-            t,
-            marks=pytest.mark.xfail(
-                strict=True, reason="business pipeline skips types no rule uses"
-            ),
-        )
-        if t in KNOWN_DROPPED
-        else t
-        for t in event_topics()
-    ],
-)
+@pytest.mark.parametrize("topic", event_topics())
 def test_a_bad_record_is_dead_lettered_exactly_once_by_the_worker(topic: str) -> None:
     messages = bad_records(topic)
     letters = []
