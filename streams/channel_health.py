@@ -98,13 +98,18 @@ class ChannelHealth:
         self.channels: dict[str, Channel] = {}
         self.turnover: dict[str, dict[str, float]] = {}  # region -> sku|warehouse -> days
         self.touched: dict[str, tuple[str, int]] = {}  # channel -> last event id, its time
+        # Channels and regions changed since the last changelog write (not state).
+        self.dirty: set[str] = set()
+        self.dirty_regions: set[str] = set()
 
     def channel(self, channel_id: str, kind: str, region: str | None = None) -> Channel:
         ch = self.channels.get(channel_id)
         if ch is None:
             ch = self.channels[channel_id] = Channel(kind)
+            self.dirty.add(channel_id)
         if region and not ch.region:
             ch.region = region
+            self.dirty.add(channel_id)
         return ch
 
     def sla_outcome(self, channel_id: str, on_time: bool, event_id: str, at_ms: int) -> None:
@@ -130,6 +135,7 @@ class ChannelHealth:
 
     def inventory(self, region: str, item: str, days: float, event_id: str, at_ms: int) -> None:
         self.turnover.setdefault(region, {})[item] = days
+        self.dirty_regions.add(region)
         for channel_id, ch in self.channels.items():
             if ch.region == region:
                 self._touch(channel_id, ch, event_id, at_ms)
@@ -137,6 +143,7 @@ class ChannelHealth:
     def _touch(self, channel_id: str, ch: Channel, event_id: str, at_ms: int) -> None:
         ch.note(event_id)
         self.touched[channel_id] = (event_id, at_ms)
+        self.dirty.add(channel_id)  # evaluate() changes only touched channels
 
     def components(self, ch: Channel) -> Components:
         s = self.settings

@@ -68,6 +68,12 @@ class IdentityResolver:
     _members: dict[str, list[str]] = field(default_factory=dict)  # customer -> identifiers
     _aliases: dict[str, list[str]] = field(default_factory=dict)  # customer -> merged ids
     _seq: int = 0
+    # Customers whose members or aliases changed since the last changelog write (not state).
+    touched: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    @property
+    def seq(self) -> int:
+        return self._seq
 
     def customer_of(self, identifier: str) -> str | None:
         return self._of.get(identifier)
@@ -106,6 +112,7 @@ class IdentityResolver:
             if other is None:  # a new identifier joins; a smaller hash renames the customer
                 self._of[identifier] = current
                 self._members[current].append(identifier)
+                self.touched.add(current)
                 fresh = customer_id(identifier)
                 if fresh < current:
                     current = self._union(fresh, current, merges, known)
@@ -120,6 +127,7 @@ class IdentityResolver:
         customer = customer_id(identifier)
         self._of[identifier] = customer
         self._members[customer] = [identifier]
+        self.touched.add(customer)
         return customer
 
     def _union(self, a: str, b: str, merges: list[Merge], known: set[str]) -> str:
@@ -128,19 +136,36 @@ class IdentityResolver:
         An id created by this very record was never handed out: no merge, no alias for it.
         """
         into, merged = min(a, b), max(a, b)
+        self.touched.update((into, merged))
         moved = self._members.pop(merged)
         for identifier in moved:
             self._of[identifier] = into
         self._members.setdefault(into, []).extend(moved)
         gone = [merged] if merged in known else []
         gone += self._aliases.pop(merged, [])
-        self._aliases.setdefault(into, []).extend(gone)
+        if gone:  # no empty alias lists: a customer's entry restores to the same state
+            self._aliases.setdefault(into, []).extend(gone)
         for old in gone:
             self._seq += 1
             merges.append(Merge(old, into, self._seq))
         return into
 
     # -- state -------------------------------------------------------------------------------
+    def entry(self, customer: str) -> tuple[list[str], list[str]] | None:
+        """One customer's identifiers and merged ids (None: no such customer)."""
+        members = self._members.get(customer)
+        if members is None:
+            return None
+        return members, self._aliases.get(customer, [])
+
+    def load(self, customer: str, members: list[str], aliases: list[str]) -> None:
+        """Put back one customer's :meth:`entry` (restoring from per-customer entries)."""
+        self._members[customer] = list(members)
+        for identifier in members:
+            self._of[identifier] = customer
+        if aliases:
+            self._aliases[customer] = list(aliases)
+
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready state: members and aliases per customer (the identifier map follows)."""
         return {

@@ -1,10 +1,11 @@
 """Everything the journeys pipeline keeps, as one plain-data document.
 
 Identity links, customer profiles, open WeCom conversations and channel health depend on each
-other (a merge moves a profile and changes the buyer counts of its channels), so a partial
-snapshot could not be restored consistently. The state is therefore written as one compacted
-changelog entry (JSON, zlib-compressed), only at checkpoints where it changed, together with
-the input offsets it includes and the rows and alerts emitted since the previous snapshot.
+other (a merge moves a profile and changes the buyer counts of its channels). The changelog
+holds one entry per customer, channel, region and conversation, written when changed (the
+``dirty`` sets) and restored one complete checkpoint at a time
+(:mod:`dealstream.streams.journey_changelog`). :meth:`JourneyState.encode` gives the whole state
+as one document: the format of version 1, still read, and a way to compare two states.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class JourneyState:
     wecom_watermark_ms: int = 0
     unsaved: list[dict[str, Any]] = field(default_factory=list)  # merges since the snapshot
     unsaved_alerts: list[dict[str, Any]] = field(default_factory=list)
+    # Changed since the last changelog write (not state: see journey_changelog).
+    dirty_profiles: set[str] = field(default_factory=set, compare=False, repr=False)
+    dirty_conversations: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @classmethod
     def empty(cls, settings: ChannelHealthSettings, max_identifiers: int) -> JourneyState:
@@ -102,16 +106,31 @@ class JourneyState:
 
     # -- profiles ----------------------------------------------------------------------------
     def profile(self, customer: str) -> Profile:
+        """The customer's profile, to change (created when missing)."""
         found = self.profiles.get(customer)
         if found is None:
             found = self.profiles[customer] = Profile()
+        self.dirty_profiles.add(customer)
         return found
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        """The open conversation, to change (created when missing)."""
+        found = self.conversations.get(conversation_id)
+        if found is None:
+            found = self.conversations[conversation_id] = Conversation()
+        self.dirty_conversations.add(conversation_id)
+        return found
+
+    def forget_conversation(self, conversation_id: str) -> None:
+        del self.conversations[conversation_id]
+        self.dirty_conversations.add(conversation_id)
 
     def merge_profiles(self, merged: str, into: str, event_id: str, at_ms: int) -> None:
         """Move ``merged``'s profile into ``into``, keeping the channels' buyer counts right."""
         gone = self.profiles.pop(merged, None)
         if gone is None:
             return
+        self.dirty_profiles.add(merged)
         kept = self.profile(into)
         channels = sorted({*gone.bought, *kept.bought})
         before = {c: _add(gone.contribution(c), kept.contribution(c)) for c in channels}
@@ -119,9 +138,10 @@ class JourneyState:
         for c in channels:
             after = kept.contribution(c)
             self.health.buyers(c, after[0] - before[c][0], after[1] - before[c][1], event_id, at_ms)
-        for conversation in self.conversations.values():
+        for conversation_id, conversation in self.conversations.items():
             if conversation.customer == merged:
                 conversation.customer = into
+                self.dirty_conversations.add(conversation_id)
 
     def record_purchase(
         self, customer: str, channel: str, key: str, event_id: str, at_ms: int

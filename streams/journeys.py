@@ -14,7 +14,9 @@ in the one-partition compacted ``state.identity.v1`` and the worker that owns pa
 the topics (the range assignor gives partition 0 of every topic to the same member) keeps it
 and applies every partition it owns. With several workers the events of partitions owned
 elsewhere are counted (``not_home``), not applied: scaling out needs a repartition topic keyed
-by identifier first. The state is written whole (see :mod:`dealstream.streams.journey_state`).
+by identifier first. The state is written as one entry per customer, channel, region and
+conversation, only those changed since the last checkpoint
+(see :mod:`dealstream.streams.journey_changelog`).
 
 Replay safety as in :mod:`dealstream.streams.rep_forecast`: the state holds the last applied
 offset per input partition and the merge rows and alerts emitted since its last snapshot,
@@ -45,6 +47,7 @@ from dealstream.streams import journey_events
 from dealstream.streams.changelog import StateReader
 from dealstream.streams.channel_health import ChannelHealthSettings
 from dealstream.streams.decoding import RecordReader
+from dealstream.streams.journey_changelog import Changelog, changed, meta, restore
 from dealstream.streams.journey_state import Conversation, JourneyState
 from dealstream.streams.pipeline import BatchResult, Row, StateRecord, TableSpec
 
@@ -58,7 +61,6 @@ EVENT_TYPES = (
     "erp.inventory",
 )
 CHANGELOG_TOPIC = IDENTITY_STATE_TOPIC  # compacted, one partition
-STATE_KEY = b"journeys"
 HOME_PARTITION = 0
 JOURNEY_STEPS = TableSpec(tables.JOURNEY_STEPS, tables.JOURNEY_STEPS_COLUMNS)
 CUSTOMER_MERGES = TableSpec(tables.CUSTOMER_MERGES, tables.CUSTOMER_MERGES_COLUMNS)
@@ -108,6 +110,7 @@ class JourneysPipeline:
         self._readers = dict(readers)
         self._reader = state_reader
         self._state: JourneyState | None = None
+        self._log = Changelog()  # what the changelog holds, to write only what changed
         self._owned: set[tuple[str, int]] = set()
         self._dirty = False
         self._restored: list[dict[str, Any]] = []
@@ -149,21 +152,24 @@ class JourneysPipeline:
     def snapshot(self) -> list[StateRecord]:
         if not self._dirty or self._state is None:
             return []
-        value = self._state.encode()
-        self._state.unsaved, self._state.unsaved_alerts = [], []
+        st = self._state
+        records = self._log.checkpoint(changed(st), lambda n: meta(st, n))
+        st.unsaved, st.unsaved_alerts = [], []
         self._dirty = False
-        return [StateRecord(self.changelog_topic, 0, STATE_KEY, value)]
+        return [StateRecord(self.changelog_topic, 0, k, v) for k, v in records]
 
     def assigned(self, partitions: Sequence[tuple[str, int]]) -> None:
         was_home = self._home(self._owned)
         self._owned.update(partitions)
         if was_home or not self._home(self._owned):
             return
-        value = self._reader.read(self.changelog_topic, [0]).get(0, {}).get(STATE_KEY)
-        self._state = None
-        if value is not None:
+        entries = self._reader.read(self.changelog_topic, [0]).get(0, {})
+        self._state, self._log = None, Changelog()
+        if entries:
             try:
-                self._state = JourneyState.decode(value, self.health_settings)
+                self._state, self._log = restore(
+                    entries, self.health_settings, self.settings.max_identifiers
+                )
             except (ValueError, KeyError, TypeError) as error:
                 SKIPPED.labels("bad_state").inc()
                 log.error("journey state in %s ignored: %s", self.changelog_topic, error)
@@ -171,12 +177,14 @@ class JourneysPipeline:
             st = self._state
             self._restored, self._restored_alerts = st.unsaved, st.unsaved_alerts
             st.unsaved, st.unsaved_alerts = [], []
+            self._dirty = self._log.pending()  # a rolled-back or old-format state is rewritten
             log.info("journey state restored: %d customers", len(st.resolver))
 
     def revoked(self, partitions: Sequence[tuple[str, int]]) -> None:
         self._owned.difference_update(partitions)
         if not self._home(self._owned):
             self._state, self._dirty = None, False  # all of it is in the changelog
+            self._log = Changelog()
 
     # -- processing --------------------------------------------------------------------------
     def process(self, messages: Sequence[Message]) -> BatchResult:
@@ -290,9 +298,7 @@ class JourneysPipeline:
     def _wecom(self, st: JourneyState, record: dict[str, Any], customer: str | None) -> None:
         p = record["payload"]
         at_ms = _ms(record["occurred_at"])
-        conv = st.conversations.get(p["conversation_id"])
-        if conv is None:
-            conv = st.conversations[p["conversation_id"]] = Conversation()
+        conv = st.conversation(p["conversation_id"])
         conv.last_ms = max(conv.last_ms, at_ms)
         conv.channel = p.get("store_id") or conv.channel
         conv.customer = customer or conv.customer
@@ -333,9 +339,10 @@ class JourneysPipeline:
         for conv_id, conv in list(st.conversations.items()):
             if conv.pending_ms is not None and conv.pending_ms < due:
                 self._outcome(st, conv, False, conv.pending_event, conv.pending_ms + sla_ms)
+                st.dirty_conversations.add(conv_id)
                 changed = True
             if conv.pending_ms is None and conv.last_ms < idle:
-                del st.conversations[conv_id]
+                st.forget_conversation(conv_id)
                 changed = True
         return changed
 
