@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter as Tally
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -115,6 +116,7 @@ class StoreTasksPipeline:
         self._meta = Meta()
         self._owned: set[tuple[str, int]] = set()
         self.counts: Tally[str] = Tally()  # tasks raised / converted (diagnostics)
+        self._skips: defaultdict[str, int] = defaultdict(int)  # added to SKIPPED once a batch
 
     # -- state hooks -------------------------------------------------------------------------
     def snapshot(self) -> list[StateRecord]:
@@ -173,8 +175,8 @@ class StoreTasksPipeline:
     def process(self, messages: Sequence[Message]) -> BatchResult:
         result = BatchResult(rows={TASKS.name: [], CONVERSIONS.name: []})
         by_topic = _by_topic(messages)
-        home = (self.home_topic, 0)
-        newest = self._meta.watermark_ms
+        away = bool(self._owned) and (self.home_topic, 0) not in self._owned
+        newest, skips = self._meta.watermark_ms, self._skips
         for topic in self.topics:  # stock and purchases before views
             batch = by_topic.get(topic)
             if not batch:
@@ -182,16 +184,19 @@ class StoreTasksPipeline:
             source = self._inputs[topic]
             checked = source.reader.read(batch)
             for rejected in checked.rejected:  # the business pipeline dead-letters them
-                SKIPPED.labels(f"{rejected.stage.lower()}:{rejected.code}").inc()
+                skips[f"{rejected.stage.lower()}:{rejected.code}"] += 1
+            if away:
+                skips["not_home"] += len(checked.records)
+                continue
             for message, record in checked.records:
-                if self._owned and home not in self._owned:
-                    SKIPPED.labels("not_home").inc()
-                    continue
                 at = event_time_ms(record) or 0
                 newest = at if newest is None else max(newest, at)
                 seen = Seen(record, at, f"{topic}|{message.partition()}", message.offset() or 0)
                 if self._apply(source.event_type, seen, result):
                     result.processed += 1
+        for reason, n in skips.items():
+            SKIPPED.labels(reason).inc(n)
+        skips.clear()
         before = self._meta.watermark_ms
         if newest is not None and newest != before:
             self._meta.watermark_ms, self._meta.dirty = newest, True
@@ -213,13 +218,13 @@ class StoreTasksPipeline:
             self._learn_series(p["sku"], p["product_line"])
         customer = self._resolve(kind, seen.record)
         if customer is None:
-            SKIPPED.labels(f"anonymous:{kind}").inc()
+            self._skips[f"anonymous:{kind}"] += 1
             return False
         c = self._customers.get(customer)
         if c is None:
             c = self._customers[customer] = CustomerState.new(self._retention)
         if c.applied(seen.where, seen.offset):
-            SKIPPED.labels("already_applied").inc()
+            self._skips["already_applied"] += 1
             self._reemit(c, out)
             return False
         c.restored, c.dirty = [], True

@@ -32,7 +32,7 @@ class Context(Protocol):
     def emit(self, c: CustomerState, task: Record, out: BatchResult) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per record, and a frozen __init__ costs more
 class Seen:
     """One input record with its event time and position (``topic|partition``, offset)."""
 
@@ -42,7 +42,7 @@ class Seen:
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Step:
     """Applying one record to one customer's entry."""
 
