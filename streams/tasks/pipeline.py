@@ -294,7 +294,7 @@ class StoreTasksPipeline:
 def _by_topic(messages: Sequence[Message]) -> dict[str, Sequence[Message]]:
     """Messages per topic; a one-topic batch stays the very list the engine handed over, so a
     :class:`RecordReader` shared with the topic's other pipelines finds it decoded."""
-    if messages and all(m.topic() == messages[0].topic() for m in messages):
+    if messages and len(set(map(Message.topic, messages))) == 1:  # no Python frame per message
         return {cast(str, messages[0].topic()): messages}
     groups: dict[str, list[Message]] = {}
     for m in messages:
