@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dealstream.broker.settings import KafkaSettings
 from dealstream.streams import rules_config
+from dealstream.streams.faust_auth import broker_credentials, hide_authentication_requests
 from dealstream.streams.service import EngineService
 from dealstream.streams.settings import WorkerSettings
 
@@ -32,9 +33,11 @@ def create_app(
     if targets:
         # Before the engines start, so that no record is processed under stale rules.
         reloader.bootstrap(kafka)
+    hide_authentication_requests()
     app = faust.App(
         rules_config.control_app_id(worker.app_id) if targets else worker.app_id,
         broker=f"kafka://{kafka.bootstrap}",
+        broker_credentials=broker_credentials(kafka),
         web_host=worker.web_host,
         web_port=worker.web_port,
         web_in_thread=False,

@@ -23,6 +23,7 @@ from dealstream.broker.local import runner
 from dealstream.broker.local.config import LocalBrokerSettings
 from dealstream.broker.preflight import BrokerUnreachable, require_broker
 from dealstream.broker.settings import KafkaSettings, SaslMechanism
+from dealstream.broker.standard_topics import standard_topics
 from dealstream.broker.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.slow
@@ -99,6 +100,59 @@ def test_producer_consumer_and_admin_authenticate(sasl_broker: KafkaSettings) ->
     assert received == sent
 
 
+SECRETS = {
+    "DEALSTREAM_PII_KEY": "pii-key-" + uuid.uuid4().hex[:8],
+    "DEALSTREAM_STATE_KEY": "state-key-" + uuid.uuid4().hex[:8],
+    "DEALSTREAM_CLICKHOUSE_PASSWORD": "ch-pw-" + uuid.uuid4().hex[:8],
+    "DEALSTREAM_SCHEMA_REGISTRY_PASSWORD": "sr-pw-" + uuid.uuid4().hex[:8],
+    "DEALSTREAM_DASHBOARD_TOKEN": "dash-" + uuid.uuid4().hex[:8],
+}
+
+
+def sasl_env(kafka: KafkaSettings, password: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DEALSTREAM_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "DEALSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "DEALSTREAM_KAFKA_SASL_MECHANISM": str(kafka.sasl_mechanism),
+        "DEALSTREAM_KAFKA_SASL_USERNAME": "dealstream",
+        "DEALSTREAM_KAFKA_SASL_PASSWORD": password,
+        "DEALSTREAM_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "DEALSTREAM_KAFKA_TOPIC_PARTITIONS": "1",
+    }
+
+
+def test_worker_runs_over_sasl_and_logs_no_secret(
+    sasl_broker: KafkaSettings, tmp_path: Path
+) -> None:
+    """The whole worker (engine, faust agent for rules, dead letters) over SASL, at debug level."""
+    kafka = sasl_broker
+    assert ensure_topics(kafka, standard_topics(kafka))
+    producer = make_producer(kafka, client_id="it-sasl")
+    for i in range(20):
+        producer.produce(kafka.topic("pos.transactions.v1"), value=f"not avro {i}".encode())
+    assert producer.flush(30) == 0
+    env = {
+        **sasl_env(kafka, PASSWORD),
+        **SECRETS,
+        "DEALSTREAM_CLICKHOUSE_URL": f"chdb://{tmp_path / 'chdb'}",
+        "DEALSTREAM_WORKER_WEB_PORT": str(free_port_pair()),
+        "DEALSTREAM_WORKER_GROUP_ID": "it-sasl-worker",
+    }
+    command = [sys.executable, "-m", "dealstream.cli.main", "worker", "--idle-stop", "4",
+               "--loglevel", "debug"]  # fmt: skip
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=180, check=False, cwd=tmp_path
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "20 dead letter(s)" in result.stdout, result.stdout
+    leaked = [name for name, value in [("SASL", PASSWORD), *SECRETS.items()] if value in output]
+    lines = [line for line in output.splitlines() if PASSWORD in line][:3]
+    where = [line.replace(PASSWORD, "***")[:400] for line in lines]
+    assert not leaked, f"secrets in the worker's output: {leaked}, e.g. {where}"
+
+
 def test_wrong_password_or_plaintext_client_is_refused_clearly(
     sasl_broker: KafkaSettings, tmp_path: Path
 ) -> None:
@@ -112,15 +166,7 @@ def test_wrong_password_or_plaintext_client_is_refused_clearly(
     with pytest.raises(BrokerUnreachable):
         require_broker(plain, timeout_s=5)
 
-    env = {
-        **os.environ,
-        "DEALSTREAM_KAFKA_BOOTSTRAP": sasl_broker.bootstrap,
-        "DEALSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "DEALSTREAM_KAFKA_SASL_MECHANISM": str(sasl_broker.sasl_mechanism),
-        "DEALSTREAM_KAFKA_SASL_USERNAME": "dealstream",
-        "DEALSTREAM_KAFKA_SASL_PASSWORD": "not-the-password",
-        "DEALSTREAM_KAFKA_TOPIC_PREFIX": "sasl.",
-    }
+    env = sasl_env(sasl_broker, "not-the-password")
     command = [sys.executable, "-m", "dealstream.cli.main", "topics", "create"]
     result = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path
