@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_serializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE = "dealstream"
@@ -156,6 +156,11 @@ class ClickHouseSettings(BaseSettings):
     def _check_url(cls, value: str) -> str:
         parse_url(value)
         return value
+
+    @field_serializer("url")
+    def _hide_password(self, value: str) -> str:
+        """Dumps (JSON logs of the configuration) show the URL without its password."""
+        return _redact(value)
 
     @model_validator(mode="after")
     def _check_bounds(self) -> ClickHouseSettings:
