@@ -23,3 +23,7 @@ class WorkerSettings(BaseSettings):
     web_port: int = 6066
     stop_when_idle_s: float | None = None
     """Stop after this long without new records (demos and tests); None runs until signalled."""
+    pipelines: list[str] = []
+    """Names of the pipelines this worker runs (empty: all). Pipelines whose state spans every
+    partition (journeys, store-tasks, rep-forecast) belong in a one-replica worker of its own
+    consumer group when the partitioned ones are scaled out (deploy/k8s/worker-global.yaml)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import faust
@@ -201,13 +202,37 @@ def build_app(config: WorkerConfig, engine: Engine) -> tuple[faust.App, EngineSe
     return app, service
 
 
+def select_pipelines(pipelines: list[Pipeline], names: Sequence[str]) -> list[Pipeline]:
+    """The pipelines named (all when ``names`` is empty), failing fast on an unknown name.
+
+    >>> class P:
+    ...     def __init__(self, name: str) -> None: self.name = name
+    >>> [p.name for p in select_pipelines([P("a"), P("b")], ["b"])]  # type: ignore[list-item]
+    ['b']
+    >>> select_pipelines([P("a")], ["x"])  # type: ignore[list-item]
+    Traceback (most recent call last):
+    ...
+    ValueError: DEALSTREAM_WORKER_PIPELINES names unknown pipeline(s) ['x']; known: ['a']
+    """
+    if not names:
+        return pipelines
+    known = [p.name for p in pipelines]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(
+            f"DEALSTREAM_WORKER_PIPELINES names unknown pipeline(s) {unknown}; known: {known}"
+        )
+    return [p for p in pipelines if p.name in names]
+
+
 def run_worker(
     config: WorkerConfig, *, loglevel: str = "info", log_format: LogFormat = "text"
 ) -> Engine:
     """Run the faust worker until SIGTERM/SIGINT (or until idle, when configured)."""
     if log_format == "json":
         configure_json(loglevel)
-    engine = build_engine(config, default_pipelines(config.kafka))
+    pipelines = select_pipelines(default_pipelines(config.kafka), config.worker.pipelines)
+    engine = build_engine(config, pipelines)
     app, _ = build_app(config, engine)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=log_format == "text")
     try:

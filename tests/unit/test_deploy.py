@@ -31,6 +31,7 @@ from dealstream.streams.compliance import ComplianceSettings
 from dealstream.streams.forecast import ForecastSettings
 from dealstream.streams.settings import WorkerSettings
 from dealstream.streams.state_signing import StateSettings
+from dealstream.streams.worker import default_pipelines
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS: list[type[BaseSettings]] = [
@@ -244,3 +245,25 @@ def test_prometheus_scrapes_every_dealstream_process_that_serves_metrics() -> No
             continue
         container_port = str(service["ports"][0]).split(":")[-1]
         assert f"{name}:{container_port}" in scraped, f"Prometheus does not scrape {name}"
+
+
+def test_k8s_workers_split_the_pipelines_and_the_global_ones_run_alone() -> None:
+    def env(name: str) -> dict[str, str]:
+        doc = next(d for d in k8s_documents() if d["metadata"]["name"] == name)
+        container = doc["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+    scaled, single = env("dealstream-worker"), env("dealstream-worker-global")
+    names = {p.name for p in default_pipelines(KafkaSettings())}
+    runs = [
+        WorkerSettings(pipelines=json.loads(e["DEALSTREAM_WORKER_PIPELINES"])).pipelines
+        for e in (scaled, single)
+    ]
+    assert sorted(runs[0] + runs[1]) == sorted(names), "every pipeline runs exactly once"
+    assert set(runs[1]) == {"journeys", "store-tasks", "rep-forecast"}
+    global_doc = next(
+        d for d in k8s_documents() if d["metadata"]["name"] == "dealstream-worker-global"
+    )
+    assert global_doc["spec"]["replicas"] == 1
+    assert global_doc["spec"]["strategy"]["type"] == "Recreate"
+    assert single["DEALSTREAM_WORKER_GROUP_ID"] != WorkerSettings().group_id
