@@ -334,30 +334,15 @@ class BusinessRulesPipeline:
             reader = self._readers.get(topic)
             if reader is None:
                 continue
-            if reader.event_type not in wanted:
-                if topic in self._dead_letter:  # no rule reads it, but its bad records are ours
-                    for rejected in reader.read(batch).rejected:
-                        self._reject(rejected, result)
-                continue
             checked = reader.read(batch)  # shared with the topic's other pipelines
             for rejected in checked.rejected:
-                self._reject(rejected, result)
+                self._reject(rejected, result)  # even when no rule reads this type
+            if reader.event_type not in wanted:
+                continue
             for message, record in checked.records:
-                number, offset = cast(int, message.partition()), cast(int, message.offset())
-                part = self._parts.get(number)
-                if part is None:
-                    part = self._parts[number] = _Partition(RuleEngine(rules.rules))
-                if offset <= part.applied.get(topic, -1):
-                    SKIPPED.labels("already_applied").inc()
-                    continue
-                part.applied[topic] = offset
-                part.dirty = True
-                result.processed += 1
-                ts = event_time_ms(record)
+                ts = self._apply(topic, message, record, rules=rules, now_ms=now_ms, result=result)
                 if ts is not None and (newest is None or ts > newest):
                     newest = ts
-                for alert in part.engine.process(record, now_ms=now_ms):
-                    result.raised(_stamp(alert, rules), by=message)
         if newest is not None:
             watermark = newest - self._lateness_ms
             for part in self._parts.values():
@@ -366,6 +351,32 @@ class BusinessRulesPipeline:
                     part.dirty = True
                     result.alerts.extend(_stamp(a, rules) for a in fired)
         return result
+
+    def _apply(
+        self,
+        topic: str,
+        message: Message,
+        record: dict[str, Any],
+        *,
+        rules: RuleSet,
+        now_ms: int,
+        result: BatchResult,
+    ) -> int | None:
+        """Run one record through its partition's engine unless the state already has it;
+        returns its event time (for the watermark)."""
+        number, offset = cast(int, message.partition()), cast(int, message.offset())
+        part = self._parts.get(number)
+        if part is None:
+            part = self._parts[number] = _Partition(RuleEngine(rules.rules))
+        if offset <= part.applied.get(topic, -1):
+            SKIPPED.labels("already_applied").inc()
+            return None
+        part.applied[topic] = offset
+        part.dirty = True
+        result.processed += 1
+        for alert in part.engine.process(record, now_ms=now_ms):
+            result.raised(_stamp(alert, rules), by=message)
+        return event_time_ms(record)
 
     def _reject(self, rejected: Rejected, result: BatchResult) -> None:
         """Dead-letter a bad record of a topic we own; count it where another pipeline does."""
