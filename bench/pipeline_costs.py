@@ -31,6 +31,7 @@ from dealstream.broker.settings import KafkaSettings
 from dealstream.streams import worker
 from dealstream.streams.changelog import State
 from dealstream.streams.pipeline import Pipeline, StatefulPipeline
+from dealstream.streams.settings import WorkerSettings
 
 PARTITIONS = 4
 
@@ -64,6 +65,7 @@ def messages(count: int, kafka: KafkaSettings) -> list[Message]:
 
 
 def build(kafka: KafkaSettings) -> list[Pipeline]:
+    worker.tune_gc(WorkerSettings().gc_threshold)  # as in a worker process
     original = worker.ChangelogReader
     worker.ChangelogReader = EmptyState  # type: ignore[assignment,misc]
     try:

@@ -23,6 +23,11 @@ class WorkerSettings(BaseSettings):
     web_port: int = 6066
     stop_when_idle_s: float | None = None
     """Stop after this long without new records (demos and tests); None runs until signalled."""
+    gc_threshold: int = 50_000
+    """Allocations between young-generation garbage collections (Python's default is 700).
+    Pipelines keep large, long-lived state (customers, models, windows); at the default, the
+    collector's scans of it cost more than some pipelines' own work (store tasks: ~20 -> ~6
+    µs/event in bench/pipeline_costs.py). 0 keeps Python's default."""
     pipelines: list[str] = []
     """Names of the pipelines this worker runs (empty: all). Pipelines whose state spans every
     partition (journeys, store-tasks, rep-forecast) belong in a one-replica worker of its own

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -225,12 +226,21 @@ def select_pipelines(pipelines: list[Pipeline], names: Sequence[str]) -> list[Pi
     return [p for p in pipelines if p.name in names]
 
 
+def tune_gc(threshold: int) -> None:
+    """Fewer young-generation collections (see ``WorkerSettings.gc_threshold``); 0 leaves
+    Python's defaults."""
+    if threshold > 0:
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(threshold, older, oldest)
+
+
 def run_worker(
     config: WorkerConfig, *, loglevel: str = "info", log_format: LogFormat = "text"
 ) -> Engine:
     """Run the faust worker until SIGTERM/SIGINT (or until idle, when configured)."""
     if log_format == "json":
         configure_json(loglevel)
+    tune_gc(config.worker.gc_threshold)
     pipelines = select_pipelines(default_pipelines(config.kafka), config.worker.pipelines)
     engine = build_engine(config, pipelines)
     app, _ = build_app(config, engine)
