@@ -7,12 +7,18 @@ process (a worker hosts faust and chDB); ``timeout`` only guards against the han
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from dealstream.cli.main import app
+from dealstream.streams.business import BUNDLED_RULES
+from dealstream.streams.compliance import DEFAULT_RULES as COMPLIANCE_RULES
 
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1 (and connecting is refused at once)
 HANG_GUARD_S = 90
@@ -70,3 +76,25 @@ def test_unsupported_clickhouse_scheme_exits_2_before_connecting(tmp_path: Path)
     result = dealstream(tmp_path, "worker", DEALSTREAM_CLICKHOUSE_URL="clickhouse://ch:9000/db")
     assert result.returncode == 2, result.stderr[-2000:]
     assert "unsupported URL scheme" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("bundled", "name"),
+    [(BUNDLED_RULES, "business"), (COMPLIANCE_RULES, "compliance")],
+    ids=["business", "compliance"],
+)
+def test_unknown_rule_field_is_named_with_the_allowed_ones(
+    tmp_path: Path, bundled: Path, name: str
+) -> None:
+    text = bundled.read_text(encoding="utf-8")
+    first_id = re.search(r"^(\s*)- id: ", text, flags=re.MULTILINE)
+    assert first_id is not None
+    indent = first_id.group(1) + "  "
+    misspelt = text.replace("\n" + indent + "severity:", "\n" + indent + "severty:", 1)
+    assert misspelt != text
+    broken = tmp_path / "rules.yaml"
+    broken.write_text(misspelt, encoding="utf-8")
+    result = CliRunner().invoke(app, ["rules", "validate", str(broken), "--name", name])
+    assert result.exit_code == 1, result.output
+    assert "unknown field 'severty'" in result.output and "allowed:" in result.output
+    assert str(broken) in result.output
