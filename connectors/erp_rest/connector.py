@@ -15,11 +15,9 @@ boundary records from being re-sent on every idle poll.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,14 +29,13 @@ from dealstream.connectors.base import CheckResult
 from dealstream.connectors.erp_sql import mapping
 from dealstream.connectors.sdk import (
     Batch,
-    ConfigError,
     Emit,
     PullConnector,
     PullSettings,
     RecordError,
     Reject,
-    TransientError,
 )
+from dealstream.connectors.sdk.http import get_data_page
 
 Stream = Literal["orders", "inventory"]
 
@@ -60,25 +57,6 @@ class ErpRestSettings(PullSettings):
     inventory_path: str = "/inventory"
     timeout_s: float = Field(30.0, gt=0)
     status_map: dict[str, str] = Field(default_factory=dict)
-
-
-def retry_after_s(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date).
-
-    >>> retry_after_s("3"), retry_after_s(None), retry_after_s("soon")
-    (3.0, None, None)
-    """
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _record_key(stream: str, item: Mapping[str, Any]) -> str:
@@ -135,28 +113,9 @@ class ErpRestConnector(PullConnector[ErpRestSettings]):
 
     async def _get(self, stream: str, params: dict[str, Any]) -> dict[str, Any]:
         assert self._client is not None
-        try:
-            response = await self._client.get(self._path(stream), params=params)
-        except httpx.TransportError as error:
-            raise TransientError(f"{stream}: {error!r}") from error
-        status = response.status_code
-        if status == 429:
-            hint = retry_after_s(response.headers.get("Retry-After"))
-            raise TransientError(f"{stream}: 429 Too Many Requests", retry_after=hint)
-        if status >= 500:
-            raise TransientError(f"{stream}: {status} from {response.url}")
-        if status != 200:
-            raise ConfigError(
-                f"GET {response.url} answered {status}: check base_url, paths and token "
-                f"({response.text[:200]!r})"
-            )
-        try:
-            body = response.json()
-        except json.JSONDecodeError as error:
-            raise TransientError(f"{stream}: body is not JSON: {error}") from error
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise ConfigError(f"GET {response.url}: expected {{'data': [...], 'next_cursor'}}")
-        return body
+        return await get_data_page(
+            self._client, self._path(stream), params, what=stream, check="base_url, paths and token"
+        )
 
     async def fetch(self, stream: str, cursor: Any, limit: int) -> Batch:
         state = dict(cursor or {"page": None, "since": None, "seen": []})

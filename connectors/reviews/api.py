@@ -12,7 +12,6 @@ never re-reads from the top.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,19 +22,17 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from dealstream.connectors.base import CheckResult
-from dealstream.connectors.erp_rest.connector import retry_after_s
 from dealstream.connectors.reviews.mapping import EVENT_TYPE, raw_bytes, review_event
 from dealstream.connectors.sdk import (
     Batch,
-    ConfigError,
     Emit,
     Item,
     PullConnector,
     PullSettings,
     RecordError,
     Reject,
-    TransientError,
 )
+from dealstream.connectors.sdk.http import get_data_page
 
 
 class ReviewsApiSettings(PullSettings):
@@ -109,27 +106,10 @@ class ReviewsApiConnector(PullConnector[ReviewsApiSettings]):
 
     async def _get(self, platform: str, params: dict[str, Any]) -> dict[str, Any]:
         assert self._client is not None
-        try:
-            answer = await self._client.get(self._path(platform), params=params)
-        except httpx.TransportError as error:
-            raise TransientError(f"{platform}: {error!r}") from error
-        status = answer.status_code
-        if status == 429:
-            hint = retry_after_s(answer.headers.get("Retry-After"))
-            raise TransientError(f"{platform}: 429 Too Many Requests", retry_after=hint)
-        if status >= 500:
-            raise TransientError(f"{platform}: {status} from {answer.url}")
-        if status != 200:
-            raise ConfigError(
-                f"GET {answer.url} answered {status}: check base_url, path_template and token"
-            )
-        try:
-            body = answer.json()
-        except json.JSONDecodeError as error:
-            raise TransientError(f"{platform}: body is not JSON: {error}") from error
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise ConfigError(f"GET {answer.url}: expected {{'data': [...], 'next_cursor'}}")
-        return body
+        return await get_data_page(
+            self._client, self._path(platform), params,
+            what=platform, check="base_url, path_template and token",
+        )  # fmt: skip
 
     async def fetch(self, stream: str, cursor: Any, limit: int) -> Batch:
         params: dict[str, Any] = {"limit": limit}
