@@ -20,12 +20,14 @@ from dealstream.connectors.erp_sql.connector import ErpSqlSettings
 from dealstream.connectors.pii import PiiSettings
 from dealstream.connectors.pos_file.connector import PosFileSettings
 from dealstream.connectors.pos_http.connector import PosHttpSettings
+from dealstream.connectors.sdk import metrics as _connector_metrics  # noqa: F401 (registers)
 from dealstream.connectors.sdk.settings import load_settings
 from dealstream.schemas.registry import SchemaRegistrySettings
 from dealstream.sinks.clickhouse import metrics as _sink_metrics  # noqa: F401 (registers)
 from dealstream.sinks.clickhouse.migrate import MIGRATIONS_DIR
 from dealstream.sinks.clickhouse.settings import ClickHouseSettings
 from dealstream.sinks.dashboard.settings import DashboardSettings
+from dealstream.sinks.kafka import alerts as _alert_metrics  # noqa: F401 (registers)
 from dealstream.streams import metrics as _stream_metrics  # noqa: F401 (registers)
 from dealstream.streams.compliance import ComplianceSettings
 from dealstream.streams.forecast import ForecastSettings
