@@ -38,7 +38,6 @@ from tests.corpus import (
     pos_record,
 )
 from tests.integration.observe import chdb_query
-from tests.unit.streams.test_every_topic_dead_letters import KNOWN_DROPPED
 
 GOOD_POS = 2_000
 
@@ -159,13 +158,7 @@ def test_hostile_records_on_every_topic_leave_the_worker_running_and_go_to_their
 ) -> None:
     tag = f"hw{uuid.uuid4().hex[:6]}"
     cases = corpus(kafka, tag)
-    # Bad records of KNOWN_DROPPED topics are still sent (the worker must survive them) but not
-    # expected on a dead-letter topic yet: see tests/unit/streams/test_every_topic_dead_letters.py.
-    dead = Counter(
-        c.topic
-        for c in cases
-        if c.fate == "dead" and not c.topic.startswith("dlq.") and c.topic not in KNOWN_DROPPED
-    )
+    dead = Counter(c.topic for c in cases if c.fate == "dead" and not c.topic.startswith("dlq."))
     chdb = tmp_path / "chdb"
     worker = worker_factory(kafka, chdb, f"it-hostile-{tag}")
     process = worker.start()
