@@ -13,10 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dealstream.streams.rules.compliance import SEVERITIES
-from dealstream.streams.rules.errors import RuleError, combine
-from dealstream.streams.rules.language.evaluator import Compiled, compile_expr
-from dealstream.streams.rules.language.lexer import ExprError
-from dealstream.streams.rules.source import Node, parse_rule_list
+from dealstream.streams.rules.language.evaluator import Compiled, compile_node
+from dealstream.streams.rules.source import Node, load_rule_list
 
 _RULE_FIELDS = {
     "id", "version", "kind", "severity", "key", "record", "on", "when", "absence", "sequence",
@@ -97,27 +95,11 @@ class BusinessRule:
 
 def load_rules(text: str) -> tuple[BusinessRule, ...]:
     """Parse and validate a YAML rule file; raises :class:`RuleError` naming every problem."""
-    doc = Node.parse(text)
-    doc.check_keys({"rules"})
-    nodes = doc.req("rules").items()
-    if len(nodes) > MAX_RULES:
-        raise doc.req("rules").error(f"more than {MAX_RULES} rules in one file")
-    rules, errors = parse_rule_list(nodes, _rule)
-    if errors:
-        raise combine(errors)
-    return tuple(rules)
+    return load_rule_list(text, _rule, max_rules=MAX_RULES)
 
 
 def _expr(node: Node, signals: set[str], *, condition: bool = False) -> Compiled:
-    """Compile a YAML scalar as an expression, placing any error at its line and column."""
-    source = node.scalar_text()
-    try:
-        return compile_expr(source, signals, condition=condition)
-    except ExprError as exc:
-        line, col = node.expression_position(exc.offset)
-        raise RuleError(f"in {node.name!r}: {exc.detail}", line=line, column=col) from None
-    except RuleError as exc:
-        raise exc.at(node.line, node.column) from None
+    return compile_node(node, signals, condition=condition)
 
 
 def _rule(node: Node) -> BusinessRule:

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import yaml
 
-from dealstream.streams.rules.errors import RuleError
+from dealstream.streams.rules.errors import RuleError, combine
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -201,3 +201,17 @@ def parse_rule_list(
         seen.add(rule.id)
         rules.append(rule)
     return rules, errors
+
+
+def load_rule_list(text: str, parse: Callable[[Node], R], *, max_rules: int) -> tuple[R, ...]:
+    """A YAML file of ``rules:``, each parsed by ``parse``; raises one :class:`RuleError` that
+    names every problem (bad rules, duplicate ids, too many rules) at its line."""
+    doc = Node.parse(text)
+    doc.check_keys({"rules"})
+    nodes = doc.req("rules").items()
+    if len(nodes) > max_rules:
+        raise doc.req("rules").error(f"more than {max_rules} rules in one file")
+    rules, errors = parse_rule_list(nodes, parse)
+    if errors:
+        raise combine(errors)
+    return tuple(rules)

@@ -27,10 +27,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dealstream.streams.rules.errors import RuleError, combine
-from dealstream.streams.rules.language.evaluator import Compiled, compile_expr
-from dealstream.streams.rules.language.lexer import ExprError
-from dealstream.streams.rules.source import Node, parse_rule_list
+from dealstream.streams.rules.errors import RuleError
+from dealstream.streams.rules.language.evaluator import Compiled, compile_expr, compile_node
+from dealstream.streams.rules.source import Node, load_rule_list
 
 BUNDLED_RULES = Path(__file__).with_name("intent_rules.yaml")
 SIGNALS = frozenset({"view", "purchase"})
@@ -68,15 +67,7 @@ class IntentRule:
 
 def load_rules(text: str) -> tuple[IntentRule, ...]:
     """Parse and validate a rule file; raises :class:`RuleError` naming every problem."""
-    doc = Node.parse(text)
-    doc.check_keys({"rules"})
-    nodes = doc.req("rules").items()
-    if len(nodes) > MAX_RULES:
-        raise doc.req("rules").error(f"more than {MAX_RULES} rules in one file")
-    rules, errors = parse_rule_list(nodes, _rule)
-    if errors:
-        raise combine(errors)
-    return tuple(rules)
+    return load_rule_list(text, _rule, max_rules=MAX_RULES)
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -89,13 +80,7 @@ def render(template: str, values: dict[str, str]) -> str:
 
 
 def _expr(node: Node, signals: set[str]) -> Compiled:
-    try:
-        return compile_expr(node.scalar_text(), signals)
-    except ExprError as exc:
-        line, col = node.expression_position(exc.offset)
-        raise RuleError(f"in {node.name!r}: {exc.detail}", line=line, column=col) from None
-    except RuleError as exc:
-        raise exc.at(node.line, node.column) from None
+    return compile_node(node, signals)
 
 
 def _rule(node: Node) -> IntentRule:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from dealstream.streams.rules.errors import RuleError
 from dealstream.streams.rules.language.lexer import ExprError
 from dealstream.streams.rules.language.parser import (
     Binary,
@@ -35,7 +36,7 @@ from dealstream.streams.rules.language.parser import (
     Unary,
     parse,
 )
-from dealstream.streams.rules.source import parse_duration
+from dealstream.streams.rules.source import Node, parse_duration
 from dealstream.streams.rules.state import Point, SeriesStore
 
 MAX_EVENT_IDS = 100
@@ -113,6 +114,17 @@ def compile_expr(source: str, signals: set[str], *, condition: bool = False) -> 
     fn = compiler.compile(parse(source))
     reads = {sig: frozenset(names) for sig, names in compiler.reads.items()}
     return Compiled(source, fn, compiler.windows, reads)
+
+
+def compile_node(node: Node, signals: set[str], *, condition: bool = False) -> Compiled:
+    """Compile a rule file's YAML scalar, placing any error at its line and column."""
+    try:
+        return compile_expr(node.scalar_text(), signals, condition=condition)
+    except ExprError as exc:
+        line, col = node.expression_position(exc.offset)
+        raise RuleError(f"in {node.name!r}: {exc.detail}", line=line, column=col) from None
+    except RuleError as exc:
+        raise exc.at(node.line, node.column) from None
 
 
 class _Compiler:
