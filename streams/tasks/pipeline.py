@@ -111,6 +111,7 @@ class StoreTasksPipeline:
         self._signer = signer or StateSigner(StateSettings().key)
         retention = max((r.retention() for r in self.rules), default=0)
         self._retention = {"view": retention, "purchase": retention, "sku": retention}
+        self._extremes = compactable(self.rules)
         self._customers: dict[str, CustomerState] = {}
         self._stock: dict[str, StockState] = {}
         self._meta = Meta()
@@ -155,6 +156,7 @@ class StoreTasksPipeline:
                 elif key.startswith(b"c:"):
                     c = CustomerState.from_json(data)
                     c.signals.retention_ms = dict(self._retention)
+                    c.signals.extremes_only = dict(self._extremes)
                     self._customers[key[2:].decode()] = c
                 elif key.startswith(b"i:"):
                     self._stock[key[2:].decode()] = StockState.from_json(data)
@@ -222,7 +224,7 @@ class StoreTasksPipeline:
             return False
         c = self._customers.get(customer)
         if c is None:
-            c = self._customers[customer] = CustomerState.new(self._retention)
+            c = self._customers[customer] = CustomerState.new(self._retention, self._extremes)
         if c.applied(seen.where, seen.offset):
             self._skips["already_applied"] += 1
             self._reemit(c, out)
@@ -276,6 +278,11 @@ class StoreTasksPipeline:
         c.unsaved.extend(c.restored)
         c.restored = []
 
+    @property
+    def watermark_ms(self) -> int | None:
+        """Newest event time of the batches applied so far (None before the first)."""
+        return self._meta.watermark_ms
+
     def _expire(self, watermark: int) -> None:
         for c in self._customers.values():
             gone = [k for k, t in c.tasks.items() if t["expires_at"] < watermark]
@@ -289,6 +296,19 @@ class StoreTasksPipeline:
             evicted = c.signals.evict(watermark)
             if gone or stale or evicted or len(kept) != len(c.purchases):
                 c.purchases, c.dirty = kept, True
+
+
+def compactable(rules: Sequence[IntentRule]) -> dict[str, frozenset[str]]:
+    """Signals whose settled points can be compacted to the newest (see SeriesStore.evict).
+
+    The core condition only asks whether a purchase lies in the window (``count_over(...) ==
+    0``), which the newest settled purchase answers exactly for windows reaching the watermark;
+    a rule whose ``when`` reads purchases in any other way keeps every point. Views are counted,
+    so they are never compacted.
+    """
+    if any(r.when is not None and "purchase" in r.when.reads for r in rules):
+        return {}
+    return {"purchase": frozenset()}
 
 
 def _by_topic(messages: Sequence[Message]) -> dict[str, Sequence[Message]]:

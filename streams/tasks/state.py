@@ -62,8 +62,10 @@ class CustomerState:
     dirty: bool = False
 
     @classmethod
-    def new(cls, retention_ms: dict[str, int]) -> CustomerState:
-        return cls(SeriesStore(retention_ms=retention_ms))
+    def new(
+        cls, retention_ms: dict[str, int], extremes_only: dict[str, frozenset[str]] | None = None
+    ) -> CustomerState:
+        return cls(SeriesStore(retention_ms=retention_ms, extremes_only=extremes_only))
 
     def visit(self, store_id: str, *, at_ms: int, pos: bool, region: str | None = None) -> None:
         v = self.stores.setdefault(store_id, Visits())

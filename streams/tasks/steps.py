@@ -25,6 +25,8 @@ class Context(Protocol):
     rules: tuple[IntentRule, ...]
     settings: StoreTasksSettings
 
+    @property
+    def watermark_ms(self) -> int | None: ...
     def series_of(self, sku: str | None) -> str | None: ...
     def stock(
         self, sku: str | None, store_id: str | None, region: str | None
@@ -141,6 +143,10 @@ class Step:
             if subject:
                 point = Point(bought.ts, 1, bought.event_id)
                 c.signals.append(f"{rule.id}|{subject}", "purchase", point)
+        watermark = self.pipeline.watermark_ms
+        if watermark is not None and c.signals.extremes_only:
+            c.signals.evict(watermark)  # compacts this customer's purchases (the daily
+            # expiry alone would let a frequent buyer's series grow all day)
         if bought.series:
             c.tags[bought.series] = c.tags.get(bought.series, 0) + 1
         c.purchases.append(bought)

@@ -182,6 +182,18 @@ def test_no_task_when_the_customer_bought_before_reaching_the_threshold() -> Non
     assert len(tasks(run(new(), msgs))) == 1
 
 
+def test_a_frequent_buyer_keeps_a_bounded_purchase_series_and_still_blocks_tasks() -> None:
+    f, p = Feed(), new()
+    run(p, [f.buy(T0 + i * 60_000) for i in range(300)], size=10)  # 300 purchases in 5 hours
+    (customer,) = p._customers.values()
+    # the newest settled purchase (it answers "bought within the window?") + the last batch
+    assert len(customer.signals) <= 11
+    later = T0 + 300 * 60_000
+    msgs = [f.view(later + 1), f.view(later + 2), f.view(later + 3)]
+    assert tasks(run(p, msgs)) == []  # the purchases are still inside the 7-day window
+    assert len(tasks(run(p, [f.view(later + 8 * DAY + i) for i in range(3)]))) == 1
+
+
 def test_other_customers_views_do_not_add_up() -> None:
     f = Feed()
     msgs = [f.view(T0), f.view(T0 + DAY, who="phone:bbbb"), f.view(T0 + 2 * DAY)]
