@@ -406,13 +406,14 @@ class Engine:
         log.info("assigned %s", _describe(partitions))
         if partitions:
             self._assigned = True
-            self._last_record = time.monotonic()
             for pipeline in self._stateful:
                 mine = [
                     (tp.topic, tp.partition) for tp in partitions if tp.topic in pipeline.topics
                 ]
                 if mine:
                     pipeline.assigned(mine)
+            # Idle time starts after the restores: a slow restore is not a quiet topic.
+            self._last_record = time.monotonic()
         if self._paused and partitions:
             consumer.pause(partitions)
 

@@ -28,13 +28,21 @@ from __future__ import annotations
 
 import logging
 import pickle
+import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 from prometheus_client import Counter, Gauge
 
 from dealstream.broker.settings import KafkaSettings
@@ -221,11 +229,16 @@ class KafkaSignalFeed:
             self._consumer = Consumer(self._config())
         self._checked_at = time.monotonic()
         self._assign_existing()
-        behind = {(tp.topic, tp.partition) for tp in self._partitions(self._assigned)}
+        # Behind = the next offset to read is below the partition's end. End-of-partition
+        # events alone are not enough: a partition already read to its end (an earlier
+        # assignment) or empty from the start sends none, and catch-up would wait it out.
+        ends = self._ends(self._partitions(self._assigned))
+        behind = {tp for tp, (low, high) in ends.items() if self._positions.get(tp, low) < high}
         out: list[Message] = []
         deadline = time.monotonic() + self._catch_up_s
         while behind and time.monotonic() < deadline:
             out += self._read(0.2, eof=behind)
+            behind = {tp for tp in behind if self._positions.get(tp, ends[tp][0]) < ends[tp][1]}
         if behind:
             log.warning("signal feed not caught up within %.0fs: %s behind", self._catch_up_s,
                         sorted(behind))  # fmt: skip
@@ -248,6 +261,22 @@ class KafkaSignalFeed:
         if existing != self._assigned:
             self._assigned = existing
             self._consumer.assign(self._partitions(existing))
+
+    def _ends(self, partitions: list[TopicPartition]) -> dict[tuple[str, int], tuple[int, int]]:
+        """(low, high) watermark of each partition, asked of the broker now; a partition whose
+        watermarks cannot be had (no leader yet) is read until its end-of-partition event."""
+        assert self._consumer is not None
+        ends = {}
+        for tp in partitions:
+            try:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(tp.topic, tp.partition), timeout=5, cached=False
+                )
+            except KafkaException as error:
+                log.info("signal feed: no watermarks for %s[%d]: %s", tp.topic, tp.partition, error)
+                low, high = 0, sys.maxsize
+            ends[(tp.topic, tp.partition)] = (low, high)
+        return ends
 
     def _partitions(self, topics: set[str]) -> list[TopicPartition]:
         counts = self._counts
