@@ -19,7 +19,7 @@ from dealstream.streams.channel_health import ChannelHealth, ChannelHealthSettin
 from dealstream.streams.identity import IdentityResolver
 
 _VERSION = 1
-MAX_PURCHASES = 50  # purchase ids kept per customer to count each purchase once
+MAX_PURCHASES = 20  # recent purchase ids per customer, to count a ticket once (lines repeat it)
 
 
 @dataclass

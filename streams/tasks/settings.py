@@ -17,7 +17,9 @@ class StoreTasksSettings(BaseSettings):
     rules_file: Path | None = None
     """None: the bundled ``streams/tasks/intent_rules.yaml``."""
     max_tags: int = 5
-    max_purchases: int = 50  # per customer, kept for late conversions
+    max_purchases: int = 10
+    """Newest purchases kept per customer, for a task raised after a purchase in its window
+    (state per customer is bounded by it: a few hundred bytes each)."""
 
     def load(self) -> tuple[IntentRule, ...]:
         """The intent rules; a bad file fails fast with its line and column."""
