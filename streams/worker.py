@@ -244,6 +244,9 @@ def run_worker(
     pipelines = select_pipelines(default_pipelines(config.kafka), config.worker.pipelines)
     engine = build_engine(config, pipelines)
     app, _ = build_app(config, engine)
+    if config.worker.gc_threshold > 0:
+        gc.collect()
+        gc.freeze()  # modules, app and clients live as long as the process: never rescan them
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=log_format == "text")
     try:
         worker.execute_from_commandline()
