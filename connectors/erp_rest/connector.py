@@ -35,7 +35,7 @@ from dealstream.connectors.sdk import (
     RecordError,
     Reject,
 )
-from dealstream.connectors.sdk.http import get_data_page
+from dealstream.connectors.sdk.http import check_pages, get_data_page
 
 Stream = Literal["orders", "inventory"]
 
@@ -90,15 +90,9 @@ class ErpRestConnector(PullConnector[ErpRestSettings]):
         )
 
     async def acheck(self) -> CheckResult:
+        paths = [self._path(stream) for stream in self.settings.streams]
         async with self._make_client() as client:
-            for stream in self.settings.streams:
-                try:
-                    response = await client.get(self._path(stream), params={"limit": 1})
-                except httpx.HTTPError as error:
-                    return CheckResult(False, f"{self.settings.base_url}: {error!r}")
-                if response.status_code != 200:
-                    return CheckResult(False, f"GET {response.url} answered {response.status_code}")
-        return CheckResult(True, f"{self.settings.base_url} answers for {self.settings.streams}")
+            return await check_pages(client, self.settings.base_url, paths)
 
     async def open(self) -> None:
         self._client = self._make_client()

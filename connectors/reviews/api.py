@@ -32,7 +32,7 @@ from dealstream.connectors.sdk import (
     RecordError,
     Reject,
 )
-from dealstream.connectors.sdk.http import get_data_page
+from dealstream.connectors.sdk.http import check_pages, get_data_page
 
 
 class ReviewsApiSettings(PullSettings):
@@ -86,15 +86,9 @@ class ReviewsApiConnector(PullConnector[ReviewsApiSettings]):
         return self.settings.path_template.format(platform=platform)
 
     async def acheck(self) -> CheckResult:
+        paths = [self._path(platform) for platform in self.settings.platforms]
         async with self._make_client() as client:
-            for platform in self.settings.platforms:
-                try:
-                    answer = await client.get(self._path(platform), params={"limit": 1})
-                except httpx.HTTPError as error:
-                    return CheckResult(False, f"{self.settings.base_url}: {error!r}")
-                if answer.status_code != 200:
-                    return CheckResult(False, f"GET {answer.url} answered {answer.status_code}")
-        return CheckResult(True, f"{self.settings.base_url} answers for {self.settings.platforms}")
+            return await check_pages(client, self.settings.base_url, paths)
 
     async def open(self) -> None:
         self._client = self._make_client()

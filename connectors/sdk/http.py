@@ -9,12 +9,14 @@ that is not ``{"data": [...], ...}`` is a configuration error too (wrong path or
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from dealstream.connectors.base import CheckResult
 from dealstream.connectors.sdk.errors import ConfigError, TransientError
 
 
@@ -63,3 +65,17 @@ async def get_data_page(
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise ConfigError(f"GET {response.url}: expected {{'data': [...], 'next_cursor'}}")
     return body
+
+
+async def check_pages(
+    client: httpx.AsyncClient, base_url: str, paths: Sequence[str]
+) -> CheckResult:
+    """The deploy-time check of a paged API: every path answers 200 to ``limit=1``."""
+    for path in paths:
+        try:
+            answer = await client.get(path, params={"limit": 1})
+        except httpx.HTTPError as error:
+            return CheckResult(False, f"{base_url}: {error!r}")
+        if answer.status_code != 200:
+            return CheckResult(False, f"GET {answer.url} answered {answer.status_code}")
+    return CheckResult(True, f"{base_url} answers for {list(paths)}")
