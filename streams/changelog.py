@@ -34,6 +34,11 @@ class StateReader(Protocol):
     def read(self, topic: str, partitions: Sequence[int]) -> State: ...
 
 
+_NO_LEADER_YET = frozenset(
+    {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TIMED_OUT}
+)
+
+
 class ChangelogReader:
     """Reads partitions of a compacted topic from the beginning to their high watermark."""
 
@@ -68,19 +73,37 @@ class ChangelogReader:
         return state
 
     def _ends(self, consumer: Consumer, topic: str, partitions: Sequence[int]) -> dict[int, int]:
-        """High watermark of each non-empty partition (an unknown topic counts as empty)."""
+        """High watermark of each non-empty partition (an unknown topic counts as empty).
+
+        Right after a broker restart a partition has no leader for a while
+        (NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE): retriable errors are retried until
+        the reader's timeout, so a worker rejoining after the restart restores instead of
+        stopping.
+        """
+        deadline = time.monotonic() + self._timeout_s
         ends: dict[int, int] = {}
         for partition in partitions:
-            try:
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=self._timeout_s
-                )
-            except KafkaException as error:
-                code = error.args[0].code()
-                if code in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION):
-                    log.warning("changelog %s[%d] does not exist: starting empty", topic, partition)
-                    continue
-                raise ChangelogError(f"watermarks of {topic}[{partition}]: {error}") from error
+            while True:
+                try:
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition),
+                        timeout=max(0.5, deadline - time.monotonic()),
+                    )
+                    break
+                except KafkaException as error:
+                    kafka_error = error.args[0]
+                    code = kafka_error.code()
+                    if code in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION):
+                        log.warning(
+                            "changelog %s[%d] does not exist: starting empty", topic, partition
+                        )
+                        low = high = 0
+                        break
+                    retriable = code in _NO_LEADER_YET or kafka_error.retriable()
+                    if retriable and time.monotonic() < deadline:
+                        time.sleep(0.5)
+                        continue
+                    raise ChangelogError(f"watermarks of {topic}[{partition}]: {error}") from error
             if high > low:
                 ends[partition] = high
         return ends
