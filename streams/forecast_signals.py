@@ -251,7 +251,11 @@ class KafkaSignalFeed:
 
     def _assign_existing(self) -> None:
         assert self._consumer is not None
-        metadata = self._consumer.list_topics(timeout=10)
+        try:
+            metadata = self._consumer.list_topics(timeout=10)
+        except KafkaException as error:  # broker away for a moment: look again next time
+            log.warning("signal feed: no topic metadata (%s); signals wait", error)
+            return
         found = metadata.topics
         self._counts = {t: len(found[t].partitions) for t in self._topics if t in found}
         existing = {t for t, n in self._counts.items() if n}
