@@ -35,7 +35,7 @@ from dealstream.connectors.sdk import (
     RecordError,
     Reject,
 )
-from dealstream.connectors.sdk.http import check_pages, get_data_page
+from dealstream.connectors.sdk.http import check_pages, get_data_page, json_client
 
 Stream = Literal["orders", "inventory"]
 
@@ -80,14 +80,8 @@ class ErpRestConnector(PullConnector[ErpRestSettings]):
         return self.settings.streams
 
     def _make_client(self) -> httpx.AsyncClient:
-        headers = {"Accept": "application/json"}
-        if self.settings.token is not None:
-            headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
-        return httpx.AsyncClient(
-            base_url=self.settings.base_url.rstrip("/"),
-            headers=headers,
-            timeout=self.settings.timeout_s,
-        )
+        s = self.settings
+        return json_client(s.base_url, token=s.token, timeout_s=s.timeout_s)
 
     async def acheck(self) -> CheckResult:
         paths = [self._path(stream) for stream in self.settings.streams]

@@ -32,7 +32,7 @@ from dealstream.connectors.sdk import (
     RecordError,
     Reject,
 )
-from dealstream.connectors.sdk.http import check_pages, get_data_page
+from dealstream.connectors.sdk.http import check_pages, get_data_page, json_client
 
 
 class ReviewsApiSettings(PullSettings):
@@ -72,14 +72,9 @@ class ReviewsApiConnector(PullConnector[ReviewsApiSettings]):
         return self.settings.platforms
 
     def _make_client(self) -> httpx.AsyncClient:
-        headers = {"Accept": "application/json"}
-        if self.settings.token is not None:
-            headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
-        return httpx.AsyncClient(
-            base_url=self.settings.base_url.rstrip("/"),
-            headers=headers,
-            timeout=self.settings.timeout_s,
-            transport=self._transport,
+        s = self.settings
+        return json_client(
+            s.base_url, token=s.token, timeout_s=s.timeout_s, transport=self._transport
         )
 
     def _path(self, platform: str) -> str:

@@ -15,9 +15,26 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from dealstream.connectors.base import CheckResult
 from dealstream.connectors.sdk.errors import ConfigError, TransientError
+
+
+def json_client(
+    base_url: str,
+    *,
+    token: SecretStr | None,
+    timeout_s: float,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """An httpx client for a JSON API, with the bearer token when one is configured."""
+    headers = {"Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+    return httpx.AsyncClient(
+        base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport
+    )
 
 
 def retry_after_s(value: str | None) -> float | None:
