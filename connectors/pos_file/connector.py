@@ -22,7 +22,7 @@ from dealstream.connectors.cursor import CursorStore
 from dealstream.connectors.output import EventWriter
 from dealstream.connectors.pii import Desensitizer, PiiSettings
 from dealstream.connectors.pos_file.parse import EVENT_TYPE, RowError, to_event
-from dealstream.connectors.pos_file.reader import detect_format, read_lines
+from dealstream.connectors.pos_file.reader import check_files, read_lines
 from dealstream.connectors.sdk.metrics import ConnectorMetrics
 from dealstream.schemas import registry
 
@@ -60,18 +60,7 @@ class PosFileConnector(Connector):
         self.metrics = ConnectorMetrics(settings.source)  # the SDK connectors' series
 
     def check(self) -> CheckResult:
-        problems = []
-        for path in self.settings.paths:
-            if not path.is_file():
-                problems.append(f"{path} is not a readable file")
-                continue
-            try:
-                detect_format(path)
-            except ValueError as error:
-                problems.append(str(error))
-        if problems:
-            return CheckResult(False, "; ".join(problems))
-        return CheckResult(True, f"{len(self.settings.paths)} file(s) readable")
+        return check_files(self.settings.paths)
 
     def setup(self) -> None:
         result = self.check()

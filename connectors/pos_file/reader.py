@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
+
+from dealstream.connectors.base import CheckResult
 
 Format = Literal["csv", "jsonl"]
 
@@ -23,6 +25,22 @@ class Line:
     raw: bytes
     fields: dict[str, Any] | None
     error: tuple[str, str] | None  # (code, message) when the line itself is unreadable
+
+
+def check_files(paths: Sequence[Path]) -> CheckResult:
+    """Every export file exists and has a format the reader knows (a connector's ``check``)."""
+    problems = []
+    for path in paths:
+        if not path.is_file():
+            problems.append(f"{path} is not a readable file")
+            continue
+        try:
+            detect_format(path)
+        except ValueError as error:
+            problems.append(str(error))
+    if problems:
+        return CheckResult(False, "; ".join(problems))
+    return CheckResult(True, f"{len(paths)} file(s) readable")
 
 
 def detect_format(path: Path) -> Format:

@@ -18,7 +18,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from dealstream.connectors.base import CheckResult
-from dealstream.connectors.pos_file.reader import detect_format, read_lines
+from dealstream.connectors.pos_file.reader import check_files, read_lines
 from dealstream.connectors.reviews.mapping import EVENT_TYPE, review_event
 from dealstream.connectors.sdk import Batch, Emit, Item, PullConnector, PullSettings, RecordError
 from dealstream.connectors.sdk import Reject as RejectItem
@@ -49,18 +49,7 @@ class ReviewsFileConnector(PullConnector[ReviewsFileSettings]):
         return [str(path.resolve()) for path in self.settings.paths]
 
     async def acheck(self) -> CheckResult:
-        problems = []
-        for path in self.settings.paths:
-            if not path.is_file():
-                problems.append(f"{path} is not a readable file")
-                continue
-            try:
-                detect_format(path)
-            except ValueError as error:
-                problems.append(str(error))
-        if problems:
-            return CheckResult(False, "; ".join(problems))
-        return CheckResult(True, f"{len(self.settings.paths)} file(s) readable")
+        return check_files(self.settings.paths)
 
     async def fetch(self, stream: str, cursor: Any, limit: int) -> Batch:
         path = Path(stream)
