@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from dealstream.streams.rules.state import SeriesStore
+from dealstream.streams.tasks.signals import CustomerSignals
 
 STATE_VERSION = 1
 Record = dict[str, Any]  # a task payload, JSON-safe (ms ints, amounts as strings)
@@ -65,7 +66,7 @@ class CustomerState:
     def new(
         cls, retention_ms: dict[str, int], extremes_only: dict[str, frozenset[str]] | None = None
     ) -> CustomerState:
-        return cls(SeriesStore(retention_ms=retention_ms, extremes_only=extremes_only))
+        return cls(CustomerSignals(retention_ms=retention_ms, extremes_only=extremes_only))
 
     def visit(self, store_id: str, *, at_ms: int, pos: bool, region: str | None = None) -> None:
         v = self.stores.setdefault(store_id, Visits())
@@ -115,7 +116,7 @@ class CustomerState:
         doc = _doc(data)
         stores = doc["stores"].items()
         return cls(
-            signals=SeriesStore.restore(json.dumps(doc["signals"]).encode()),
+            signals=CustomerSignals.restore(json.dumps(doc["signals"]).encode()),
             stores={k: Visits(int(a), int(b), int(c), d) for k, (a, b, c, d) in stores},
             tags={str(k): int(v) for k, v in doc["tags"].items()},
             purchases=[Purchase(int(p[0]), *p[1:]) for p in doc["purchases"]],

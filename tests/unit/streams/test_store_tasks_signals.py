@@ -1,0 +1,138 @@
+"""Store tasks' CustomerSignals skips evictions that have nothing due: it must leave exactly the
+state (and so the tasks, rows and snapshots) that the plain SeriesStore leaves."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+from dealstream.connectors.pii import Desensitizer
+from dealstream.connectors.simulator.world import World
+from dealstream.sinks.clickhouse import tables
+from dealstream.streams.pipeline import BatchResult
+from dealstream.streams.rules.state import Point, SeriesStore
+from dealstream.streams.tasks import state as task_state
+from dealstream.streams.tasks.pipeline import StoreTasksPipeline
+from dealstream.streams.tasks.rules import BUNDLED_RULES
+from dealstream.streams.tasks.signals import NEVER, CustomerSignals
+from tests.unit.streams.test_store_tasks import DictChangelog, Feed, new
+
+RETENTION = {"view": 50, "sku": 50, "purchase": 80}
+EXTREMES = {"purchase": frozenset[str]()}
+RAISED = tables.STORE_TASKS_COLUMNS.index("raised_at")
+CONVERTED_RAISED = tables.STORE_TASK_CONVERSIONS_COLUMNS.index("raised_at")
+
+append = st.tuples(
+    st.just("append"),
+    st.sampled_from(["a", "b", "c"]),
+    st.sampled_from(["view", "sku", "purchase"]),
+    st.integers(0, 300),
+)
+evict = st.tuples(st.just("evict"), st.just(""), st.just(""), st.integers(0, 400))
+query = st.tuples(
+    st.just("window"), st.sampled_from(["a", "b"]), st.sampled_from(["view", "purchase"]),
+    st.integers(0, 400),
+)  # fmt: skip
+drop = st.tuples(st.just("drop"), st.sampled_from(["a", "b", "c"]), st.just(""), st.just(0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(append, append, evict, query, drop), max_size=60))
+def test_evicting_only_what_is_due_leaves_what_series_store_leaves(
+    ops: list[tuple[str, str, str, int]],
+) -> None:
+    plain = SeriesStore(retention_ms=RETENTION, extremes_only=EXTREMES)
+    fast = CustomerSignals(retention_ms=RETENTION, extremes_only=EXTREMES)
+    for n, (op, key, signal, t) in enumerate(ops):
+        if op == "append":
+            for s in (plain, fast):
+                s.append(key, signal, Point(t, 1, f"e{n}"))
+        elif op == "evict":
+            assert fast.evict(t) == plain.evict(t)
+            assert fast.next_due > t  # nothing left due at this watermark
+        elif op == "window":  # also fills the window caches that compaction must drop
+            a = plain.window_stats(key, signal, t - 30, t)
+            b = fast.window_stats(key, signal, t - 30, t)
+            assert (a.count, a.total) == (b.count, b.total)
+        else:
+            plain.drop_key(key)
+            fast.drop_key(key)
+        assert json.loads(fast.snapshot()) == json.loads(plain.snapshot())
+
+
+def test_the_due_time_survives_a_restore_and_new_settings() -> None:
+    s = CustomerSignals(retention_ms=RETENTION)
+    s.append("a", "purchase", Point(10, 1, "e1"))
+    s.append("a", "purchase", Point(20, 1, "e2"))
+    assert s.next_due == 90  # retention only: the first point leaves at 10 + 80
+    restored = CustomerSignals.restore(s.snapshot())
+    assert isinstance(restored, CustomerSignals) and restored.next_due == 90
+    restored.extremes_only = dict(EXTREMES)  # as the pipeline does after a restore
+    assert restored.next_due == 20  # compacted: the second point settles at 20
+    assert restored.evict(20) == 1 and restored.next_due == NEVER
+
+
+def _world(late_share: float) -> list[Any]:
+    """A simulated month of views, purchases and stock, with some records read late (a
+    straggling partition): late views meet compacted purchase series, which must be the same."""
+    world = World(5, days=30, customers=200, scale=0.5, pii=Desensitizer(SecretStr("k")))
+    events = [(et, r) for et, r in world.events() if et in Feed.TOPICS_ALL]
+    rng = random.Random(3)
+    order = sorted(
+        range(len(events)),
+        key=lambda i: i + (rng.randrange(400) if rng.random() < late_share else 0),
+    )
+    f = Feed()
+    return [f.any(*events[i]) for i in order]
+
+
+def _stable(result: BatchResult) -> dict[str, Any]:
+    return {
+        "events": [{**e, "ingested_at": 0} for e in result.events],
+        "tasks": [r[:RAISED] + r[RAISED + 1 :] for r in result.rows[tables.STORE_TASKS]],
+        "conversions": [
+            r[:CONVERTED_RAISED] + r[CONVERTED_RAISED + 1 :]
+            for r in result.rows[tables.STORE_TASK_CONVERSIONS]
+        ],
+    }
+
+
+def _run(messages: list[Any]) -> tuple[list[dict[str, Any]], list[dict[bytes, Any]], int]:
+    """Batches of 100 with a snapshot every 5 and a restart from the changelog half way."""
+    log = DictChangelog()
+    rules = BUNDLED_RULES.read_text(encoding="utf-8")
+    p: StoreTasksPipeline = new(log, rules)
+    outputs, snapshots = [], []
+    batches = [messages[i : i + 100] for i in range(0, len(messages), 100)]
+    for n, batch in enumerate(batches):
+        outputs.append(_stable(p.process(batch)))
+        if n % 5 == 4:
+            written = p.snapshot()
+            log.write(written)
+            snapshots.append({r.key: json.loads((r.value or b"")[32:]) for r in written})
+        if n == len(batches) // 2:
+            p = new(log, rules)  # a restart: state from the changelog only
+    points = sum(len(c.signals) for c in p.customers.values())
+    return outputs, snapshots, points
+
+
+@pytest.mark.parametrize("late_share", [0.0, 0.2])
+def test_store_tasks_give_the_same_tasks_rows_and_snapshots_as_with_series_store(
+    late_share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    messages = _world(late_share)
+    outputs, snapshots, points = _run(messages)
+    with monkeypatch.context() as m:
+        m.setattr(task_state, "CustomerSignals", SeriesStore)  # evict walks everything, always
+        old_outputs, old_snapshots, old_points = _run(messages)
+    assert sum(len(o["tasks"]) for o in outputs) >= 10  # the comparison has tasks to compare
+    assert sum(len(o["conversions"]) for o in outputs) > 0
+    assert outputs == old_outputs
+    assert snapshots == old_snapshots
+    assert points == old_points
