@@ -26,12 +26,15 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
@@ -89,6 +92,47 @@ METHOD = {
 }
 
 INPUT_PIPELINES = ("pos-transactions", "compliance")  # each consumed record counted once
+MANIFESTS = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
+
+
+@dataclass(frozen=True)
+class Role:
+    """A worker as one process runs it: its pipelines, the pipelines whose input counters add up
+    to every consumed record once, and the table whose rows say what it wrote."""
+
+    name: str
+    env: dict[str, str] = field(default_factory=dict)  # DEALSTREAM_WORKER_* overrides
+    counted: tuple[str, ...] = INPUT_PIPELINES
+    table: str = "pos_transactions"
+
+    @property
+    def pipelines(self) -> list[str]:
+        return list(json.loads(self.env.get("DEALSTREAM_WORKER_PIPELINES", "[]")))
+
+
+ALL_IN_ONE = Role("all pipelines (the embedded default)")
+
+
+def deployed_roles(manifests: Path = MANIFESTS) -> list[Role]:
+    """The workers of the Kubernetes deployment, read from its manifests, so that the bench
+    measures exactly the pipeline split production runs (``DEALSTREAM_WORKER_PIPELINES``)."""
+    roles = []
+    for name in ("worker.yaml", "worker-global.yaml"):
+        for doc in yaml.safe_load_all((manifests / name).read_text()):
+            if not doc or doc.get("kind") != "Deployment":
+                continue
+            (container,) = doc["spec"]["template"]["spec"]["containers"]
+            env = {
+                e["name"]: str(e["value"])
+                for e in container.get("env", [])
+                if e["name"] in ("DEALSTREAM_WORKER_PIPELINES", "DEALSTREAM_WORKER_APP_ID")
+            }
+            role = Role(doc["metadata"]["name"], env)
+            if not set(INPUT_PIPELINES) <= set(role.pipelines):
+                # The global worker: journeys read every event topic (POS lines and chats).
+                role = Role(role.name, env, counted=("journeys",), table="journey_steps")
+            roles.append(role)
+    return roles
 
 
 def produce_all(kafka: KafkaSettings, events: list[Encoded]) -> None:
@@ -106,6 +150,23 @@ def produce_all(kafka: KafkaSettings, events: list[Encoded]) -> None:
     left = producer.flush(120)
     if left:
         raise RuntimeError(f"{left} record(s) not acknowledged")
+
+
+@contextmanager
+def fresh_topics(broker: KafkaSettings, events: list[Encoded]) -> Iterator[KafkaSettings]:
+    """A new topic set holding the same events, deleted afterwards.
+
+    State changelogs are per topic prefix, so a second group on a used prefix would restore
+    the previous run's state and skip the stateful work: every measured run gets its own.
+    """
+    kafka = broker.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."})
+    topics = [t.name for t in standard_topics(kafka)]
+    ensure_topics(kafka, standard_topics(kafka))
+    try:
+        produce_all(kafka, events)
+        yield kafka
+    finally:
+        delete_topics(kafka, topics)
 
 
 # --------------------------------------------------------------------------- ceiling
@@ -163,6 +224,7 @@ class Worker:
     group: str
     chdb: Path
     idle_stop: float | None = 3.0
+    role: Role = ALL_IN_ONE
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     peak_rss: int = 0
@@ -175,6 +237,7 @@ class Worker:
             "DEALSTREAM_CLICKHOUSE_URL": f"chdb://{self.chdb}",
             "DEALSTREAM_WORKER_GROUP_ID": self.group,
             "DEALSTREAM_WORKER_WEB_PORT": str(self.port),
+            **self.role.env,
         }
         args = [sys.executable, "-m", "dealstream.cli.main", "worker"]
         if self.idle_stop is not None:
@@ -188,16 +251,14 @@ class Worker:
         except OSError:
             return None
         samples: dict[str, Any] = {"buckets": {}, "batch": {}}
+        counted, primary = self.role.counted, self.role.counted[0]
         for family in text_string_to_metric_families(text):
             for s in family.samples:
-                if s.name == "dealstream_commits_total" and PIPELINE in s.labels["pipeline"]:
+                if s.name == "dealstream_commits_total" and primary in s.labels["pipeline"]:
                     samples["commits"] = s.value  # labelled by engine: "pos-transactions+..."
-                if (
-                    s.name == "dealstream_events_in_total"
-                    and s.labels.get("pipeline") in INPUT_PIPELINES
-                ):
+                if s.name == "dealstream_events_in_total" and s.labels.get("pipeline") in counted:
                     samples["processed"] = samples.get("processed", 0.0) + s.value
-                if s.labels.get("pipeline") != PIPELINE:
+                if s.labels.get("pipeline") != primary:
                     continue
                 if s.name == "dealstream_record_age_seconds_bucket":
                     samples["buckets"][s.labels["le"]] = s.value
@@ -231,22 +292,25 @@ class Worker:
                 self.proc.kill()
 
 
-def count_rows(chdb: Path) -> int:
-    """Rows in pos_transactions (not FINAL), read in a child process: chDB is one per process."""
+def count_rows(chdb: Path, table: str = "pos_transactions") -> int:
+    """Rows in ``table`` (not FINAL), read in a child process: chDB is one per process."""
     code = (
         "import sys;from dealstream.sinks.clickhouse.client import connect;"
         "from dealstream.sinks.clickhouse.settings import ClickHouseSettings;"
         "c=connect(settings=ClickHouseSettings(url=sys.argv[1]));"
-        "print(c.query('SELECT count() FROM pos_transactions').result_rows[0][0])"
+        "print(c.query('SELECT count() FROM ' + sys.argv[2]).result_rows[0][0])"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, f"chdb://{chdb}"], capture_output=True, check=True, timeout=120
+        [sys.executable, "-c", code, f"chdb://{chdb}", table],
+        capture_output=True,
+        check=True,
+        timeout=120,
     )
     return int(out.stdout.decode().split()[-1])
 
 
 def run_workers(
-    kafka: KafkaSettings, n: int, expected: int, work: Path, label: str
+    kafka: KafkaSettings, n: int, expected: int, work: Path, label: str, role: Role = ALL_IN_ONE
 ) -> dict[str, Any]:
     """Start ``n`` workers in one fresh group; poll /metrics and RSS every 0.2 s until they stop.
 
@@ -254,7 +318,7 @@ def run_workers(
     (time of the last change - time of the first non-zero reading), counters summed over workers.
     """
     group = f"bench-{label}-{uuid.uuid4().hex[:8]}"
-    workers = [Worker(kafka, group, work / f"{label}-chdb-{i}") for i in range(n)]
+    workers = [Worker(kafka, group, work / f"{label}-chdb-{i}", role=role) for i in range(n)]
     started = time.monotonic()
     for w in workers:
         w.start()
@@ -283,7 +347,7 @@ def run_workers(
         time.sleep(POLL_S)
     wall = time.monotonic() - started
     codes = [w.proc.returncode if w.proc else None for w in workers]
-    rows = [count_rows(w.chdb) for w in workers]
+    rows = [count_rows(w.chdb, role.table) for w in workers]
     elapsed = last_t - first_t
     rate = (last_c - first_c) / elapsed if elapsed > 0 else None
     both = (last_c - both_c) / (last_t - both_t) if both_t and last_t > both_t else None
@@ -318,7 +382,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 def latency(
-    broker: KafkaSettings, events: list[Encoded], work: Path, rates: list[int], seconds: float
+    broker: KafkaSettings,
+    events: list[Encoded],
+    work: Path,
+    rates: list[int],
+    seconds: float,
+    role: Role = ALL_IN_ONE,
 ) -> dict[str, Any]:
     """Paced mixed load on a separate topic set; event -> alert latency measured exactly.
 
@@ -331,7 +400,10 @@ def latency(
     kafka = broker.model_copy(update={"topic_prefix": f"benchlat{uuid.uuid4().hex[:8]}."})
     topics = standard_topics(kafka)
     ensure_topics(kafka, topics)
-    worker = Worker(kafka, f"bench-lat-{uuid.uuid4().hex[:8]}", work / "lat-chdb", idle_stop=None)
+    run_id = uuid.uuid4().hex[:8]
+    worker = Worker(
+        kafka, f"bench-lat-{run_id}", work / f"lat-chdb-{run_id}", idle_stop=None, role=role
+    )
     bare_ms: list[float] = []
     alert_ms: list[float] = []
     sent: dict[str, float] = {}
@@ -524,6 +596,10 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _ratio(rate: float | None, ceiling_rate: float | None) -> float | None:
+    return round(rate / ceiling_rate, 3) if rate and ceiling_rate else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=200_000)
@@ -531,6 +607,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-rates", default="1000,5000")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument(
+        "--skip-deployed",
+        action="store_true",
+        help="skip the runs of each deployed worker role (deploy/k8s) on its own",
+    )
     parser.add_argument(
         "--soak-seconds", type=float, default=0.0, help="also run a paced memory soak this long"
     )
@@ -565,21 +646,37 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"1 worker: {one}")
         two = None
         if not args.skip_scaling:
-            # A fresh topic set: state changelogs are per topic prefix, so a second group on the
-            # same prefix would restore the first run's state and skip the stateful work.
-            scaled = kafka.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:8]}."})
-            ensure_topics(scaled, standard_topics(scaled))
-            produce_all(scaled, events)
-            try:
+            with fresh_topics(broker, events) as scaled:
                 two = run_workers(scaled, 2, n, work, "w2")
-            finally:
-                delete_topics(scaled, [t.name for t in standard_topics(scaled)])
             console.print(f"2 workers: {two}")
+        deployed: dict[str, Any] = {}
+        if not args.skip_deployed:
+            for role in deployed_roles():
+                with fresh_topics(broker, events) as own:
+                    run = run_workers(own, 1, n, work, role.name, role)
+                deployed[role.name] = {
+                    "pipelines": role.pipelines,
+                    "events_per_s": run["events_per_s"],
+                    "ratio": _ratio(run["events_per_s"], ceil["events_per_s"]),
+                    "clickhouse_table": role.table,
+                    "clickhouse_rows_per_s": run["clickhouse_rows_per_s"],
+                    "peak_rss_mb": max(run["peak_rss_mb_per_worker"]),
+                    "processed_total": run["processed_total"],
+                }
+                console.print(f"deployed {role.name}: {deployed[role.name]}")
         lat = None
         if not args.skip_latency:
             rates = [int(r) for r in args.latency_rates.split(",")]
             lat = latency(broker, events, work, rates, args.latency_seconds)
             console.print(f"latency: {lat}")
+            for role in deployed_roles() if not args.skip_deployed else []:
+                if set(INPUT_PIPELINES) <= set(role.pipelines):  # the worker raising alerts
+                    own_lat = latency(broker, events, work, rates, args.latency_seconds, role)
+                    deployed[role.name]["latency"] = own_lat
+                    deployed[role.name]["p99_ms_at_5k"] = (
+                        own_lat.get("5000", {}).get("event_to_alert_ms", {}).get("p99")
+                    )
+                    console.print(f"latency, deployed {role.name}: {own_lat}")
         else:
             notes.append("latency skipped (--skip-latency)")
 
@@ -609,11 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, r in (("1 worker", one), ("2 workers", two)):
             if r and r["processed_total"] != n:
                 notes.append(f"{label}: processed {r['processed_total']} of {n} events")
-        ratio = (
-            round(one["events_per_s"] / ceil["events_per_s"], 3)
-            if one["events_per_s"] and ceil["events_per_s"]
-            else None
-        )
+        ratio = _ratio(one["events_per_s"], ceil["events_per_s"])
         at5k = (lat or {}).get("5000", {})
         result.update(
             {
@@ -647,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
                     else None
                 ),
                 "latency": lat,
+                "deployed": deployed or None,
                 "compliance_messages_per_s_5000_phrases": phrases_per_s,
                 "pipeline_costs_in_memory": costs,
                 "soak": soaked,
@@ -675,6 +769,12 @@ def main(argv: list[str] | None = None) -> int:
         s = result["scaling"]
         table.add_row("2 workers events/s (speedup)", f"{s['events_per_s']} ({s['speedup_vs_1']}x)")
         table.add_row("2 workers events/s while both active", str(s["all_active_events_per_s"]))
+    for name, d in (result.get("deployed") or {}).items():
+        table.add_row(
+            f"deployed {name}, 1 process events/s (ratio)", f"{d['events_per_s']} ({d['ratio']})"
+        )
+        if d.get("p99_ms_at_5k") is not None:
+            table.add_row(f"deployed {name}: event -> alert p99 @5k/s ms", str(d["p99_ms_at_5k"]))
     if lat:
         for rate in [k for k in lat if k.isdigit()]:
             r = lat[rate]
