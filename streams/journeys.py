@@ -26,6 +26,7 @@ on (event_id, step) and health rows on (channel, event id) in ReplacingMergeTree
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections import Counter as Tally
@@ -66,6 +67,10 @@ JOURNEY_STEPS = TableSpec(tables.JOURNEY_STEPS, tables.JOURNEY_STEPS_COLUMNS)
 CUSTOMER_MERGES = TableSpec(tables.CUSTOMER_MERGES, tables.CUSTOMER_MERGES_COLUMNS)
 CHANNEL_HEALTH = TableSpec(tables.CHANNEL_HEALTH, tables.CHANNEL_HEALTH_COLUMNS)
 
+EVICTED = Counter(
+    "dealstream_journeys_conversations_evicted_total",
+    "Conversations forgotten before their idle time because max_conversations was reached",
+)
 SKIPPED = Counter(
     "dealstream_journeys_skipped_total",
     "Records (or parts of them) the journeys pipeline did not apply",
@@ -84,6 +89,9 @@ class JourneySettings(BaseSettings):
         default=3600, ge=0
     )  # unanswered messages are misses only after this
     conversation_idle_days: int = Field(default=30, ge=1)  # answered conversations forgotten after
+    # Conversations kept at most (the oldest answered ones go first, counted in
+    # dealstream_journeys_conversations_evicted_total): a bound for memory and restore time.
+    max_conversations: int = Field(default=200_000, ge=1)
 
 
 class JourneysPipeline:
@@ -220,6 +228,9 @@ class JourneysPipeline:
         skips.clear()
         if self._sweep(st):
             self._dirty = True
+        if len(st.conversations) > self.settings.max_conversations:
+            self._evict(st)
+            self._dirty = True
         now_ms = int(time.time() * 1000)
         scored, alerts = st.health.evaluate(now_ms)
         for s in scored:
@@ -298,19 +309,21 @@ class JourneysPipeline:
     def _wecom(self, st: JourneyState, record: dict[str, Any], customer: str | None) -> None:
         p = record["payload"]
         at_ms = _ms(record["occurred_at"])
-        conv = st.conversation(p["conversation_id"])
+        conv_id = p["conversation_id"]
+        conv = st.conversation(conv_id)
         conv.last_ms = max(conv.last_ms, at_ms)
         conv.channel = p.get("store_id") or conv.channel
         conv.customer = customer or conv.customer
         st.wecom_watermark_ms = max(st.wecom_watermark_ms, at_ms)
-        if p.get("msg_type") == journey_events.ADDED:
-            return
-        role = p["speaker_role"]
-        if role == "CUSTOMER" and conv.pending_ms is None:
-            conv.pending_ms, conv.pending_event = at_ms, record["event_id"]
-        elif role == "SALES_REP" and conv.pending_ms is not None:
-            on_time = at_ms - conv.pending_ms <= self.health_settings.sla_s * 1000
-            self._outcome(st, conv, on_time, record["event_id"], at_ms)
+        if p.get("msg_type") != journey_events.ADDED:
+            role = p["speaker_role"]
+            if role == "CUSTOMER" and conv.pending_ms is None:
+                conv.pending_ms, conv.pending_event = at_ms, record["event_id"]
+            elif role == "SALES_REP" and conv.pending_ms is not None:
+                on_time = at_ms - conv.pending_ms <= self.health_settings.sla_s * 1000
+                self._outcome(st, conv, on_time, record["event_id"], at_ms)
+        if _blank(conv):
+            st.forget_conversation(conv_id)
 
     def _outcome(
         self, st: JourneyState, conv: Conversation, on_time: bool, event_id: str, at_ms: int
@@ -341,10 +354,28 @@ class JourneysPipeline:
                 self._outcome(st, conv, False, conv.pending_event, conv.pending_ms + sla_ms)
                 st.dirty_conversations.add(conv_id)
                 changed = True
-            if conv.pending_ms is None and conv.last_ms < idle:
+            if conv.pending_ms is None and (conv.last_ms < idle or _blank(conv)):
                 st.forget_conversation(conv_id)
                 changed = True
         return changed
+
+    def _evict(self, st: JourneyState) -> None:
+        """Forget the conversations beyond ``max_conversations``: answered ones before those
+        awaiting a reply (whose SLA outcome is then never counted), the least recent first."""
+        excess = len(st.conversations) - self.settings.max_conversations
+        items = st.conversations.items()
+        for conv_id, _ in heapq.nsmallest(
+            excess, items, key=lambda kv: (kv[1].pending_ms is not None, kv[1].last_ms)
+        ):
+            st.forget_conversation(conv_id)
+        EVICTED.inc(excess)
+
+
+def _blank(conv: Conversation) -> bool:
+    """An answered conversation of unknown channel and customer holds nothing a new one would
+    not: it is forgotten at once instead of after ``conversation_idle_days`` (with fresh
+    conversation ids all the time, as from WeCom chats without a contact, they piled up)."""
+    return conv.pending_ms is None and conv.channel is None and conv.customer is None
 
 
 def _observe(event_type: str, record: dict[str, Any], checkin: str) -> journey_events.Observation:

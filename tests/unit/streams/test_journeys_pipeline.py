@@ -20,7 +20,9 @@ from dealstream.streams.identity import customer_id
 from dealstream.streams.journeys import (
     CHANNEL_HEALTH,
     CUSTOMER_MERGES,
+    EVICTED,
     JOURNEY_STEPS,
+    JourneySettings,
     JourneysPipeline,
 )
 from dealstream.streams.pipeline import BatchResult, StateRecord
@@ -265,3 +267,56 @@ def test_bad_records_are_counted_not_applied_and_other_partitions_are_not_home()
     away = pipeline(DictChangelog())
     away.assigned([(MP, 1)])  # partition 0 is another worker's
     assert away.process([f(MP, T0, 1, ref="unionid:u1")]).processed == 0
+
+
+def settled(f: Feed, n: int, start: int) -> list[Message]:
+    """``n`` fresh conversations of no known contact or store, each asked and answered."""
+    out = []
+    for i in range(n):
+        asked = start + i * MIN
+        out.append(f(CHAT, asked, conversation_id=f"c{i}", speaker_role="CUSTOMER", store_id=None))
+        out.append(f(CHAT, asked + MIN, conversation_id=f"c{i}", speaker_role="SALES_REP",
+                     store_id=None))  # fmt: skip
+    return out
+
+
+def test_answered_conversations_of_no_known_store_or_contact_are_not_kept() -> None:
+    f, log = Feed(), DictChangelog()
+    p = pipeline(log)
+    p.assigned([(t, 0) for t in TYPES])
+    p.process(chat(f, 2 * MIN, "known", "SH001", T0)[:1])
+    for n in range(5):  # 1,000 conversations, far fewer than a 30-day idle time would keep
+        p.process(settled(f, 200, T0 + n * 200 * MIN))
+        log.write(p.snapshot())
+    p.process([f(CHAT, T0 + 1000 * MIN, conversation_id="open", speaker_role="CUSTOMER",
+                 store_id=None)])  # fmt: skip
+    log.write(p.snapshot())
+    assert sorted(p.state.conversations) == ["known", "open"]  # pending, or with a store
+    restored = pipeline(log)
+    restored.assigned([(t, 0) for t in TYPES])
+    assert sorted(restored.state.conversations) == ["known", "open"]
+
+
+def test_conversations_beyond_the_cap_are_evicted_the_least_recent_answered_first() -> None:
+    f, log = Feed(), DictChangelog()
+    p = JourneysPipeline(
+        state_reader=log,
+        readers={t: RecordReader(et) for t, et in TYPES.items()},
+        changelog_topic=CHANGELOG,
+        health=HEALTH,
+        settings=JourneySettings(max_conversations=10),
+    )
+    p.assigned([(t, 0) for t in TYPES])
+    waiting = f(CHAT, T0, conversation_id="waiting", speaker_role="CUSTOMER", store_id=None)
+    p.process([waiting])
+    before = EVICTED._value.get()
+    for i in range(50):  # contacts added through a store: kept for their idle time, but capped
+        p.process(chat(f, 2 * MIN, f"s{i}", "SH001", T0 + i * MIN)[:1])
+        log.write(p.snapshot())
+    assert len(p.state.conversations) == 10
+    assert "waiting" in p.state.conversations and "s49" in p.state.conversations
+    assert "s40" not in p.state.conversations  # the oldest answered ones went first
+    assert EVICTED._value.get() - before == 41
+    restored = pipeline(log)
+    restored.assigned([(t, 0) for t in TYPES])
+    assert restored.state.conversations.keys() == p.state.conversations.keys()
