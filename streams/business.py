@@ -267,7 +267,9 @@ class BusinessRulesPipeline:
         for number, part in self._parts.items():
             if not part.dirty:
                 continue
-            for key, value in part.state.diff(part.engine.snapshot(), part.applied):
+            engine = part.engine
+            changes = part.state.changes(engine.take_changes(), engine.meta(), part.applied)
+            for key, value in changes:
                 out.append(StateRecord(self.changelog_topic, number, key, value))
             part.dirty = False
         return out

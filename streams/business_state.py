@@ -1,16 +1,17 @@
 """Business rule state as changelog entries: one per rule+entity, plus one of partition metadata.
 
 A whole :class:`RuleEngine` snapshot per partition would grow with every key and soon pass
-Kafka's 1 MB record limit; split per state key, each checkpoint writes only the entries that
-changed (and tombstones for evicted keys), and compaction keeps one entry per key.
+Kafka's 1 MB record limit; split per state key, each checkpoint writes only the entries of the
+keys the engine changed since the last one (and tombstones for keys left empty), and compaction
+keeps one entry per key. A checkpoint costs what changed, not what is kept.
 
 The metadata entry holds the watermark and, per input topic, the offset of the last record the
 state includes: records at or below it are skipped when they are re-read after a crash, so an
 at-least-once replay never counts an event twice.
 
 >>> from dealstream.streams.rules.engine import RuleEngine
->>> state = PartitionState()
->>> records = state.diff(RuleEngine(()).snapshot(), {"t": 7})
+>>> engine, state = RuleEngine(()), PartitionState()
+>>> records = state.changes(engine.take_changes(), engine.meta(), {"t": 7})
 >>> [k for k, _ in records]
 [b'\\x00meta']
 >>> _, engine_bytes, applied = PartitionState.restore(dict(records))
@@ -94,21 +95,35 @@ def join(entries: Mapping[bytes, bytes]) -> tuple[bytes, dict[str, int]]:
 
 
 class PartitionState:
-    """What the changelog holds for one partition, to write only what changed."""
+    """Which keys the changelog holds for one partition, to write changes and tombstones only."""
 
     def __init__(self, written: Mapping[bytes, bytes] | None = None) -> None:
-        self._written = dict(written or {})
+        entries = dict(written or {})
+        self._meta = entries.pop(META, None)
+        self._keys = set(entries)
 
-    def diff(
-        self, engine_snapshot: bytes, applied: Mapping[str, int]
+    def changes(
+        self,
+        changed: Mapping[str, Mapping[str, Any] | None],
+        meta: Mapping[str, Any],
+        applied: Mapping[str, int],
     ) -> list[tuple[bytes, bytes | None]]:
-        """Entries to produce: changed values, and tombstones (None) for keys gone since."""
-        entries = split(engine_snapshot, applied)
-        out: list[tuple[bytes, bytes | None]] = [
-            (k, v) for k, v in entries.items() if self._written.get(k) != v
-        ]
-        out.extend((k, None) for k in self._written if k not in entries)
-        self._written = entries
+        """Entries to produce for the keys an engine changed (``RuleEngine.take_changes``):
+        new values, tombstones (None) for keys that hold nothing now, and the metadata entry
+        last, when it changed (a checkpoint cut short leaves the previous metadata)."""
+        out: list[tuple[bytes, bytes | None]] = []
+        for key, doc in changed.items():
+            raw = key.encode()
+            if doc is not None:
+                out.append((raw, _dumps(doc)))
+                self._keys.add(raw)
+            elif raw in self._keys:
+                out.append((raw, None))
+                self._keys.discard(raw)
+        entry = _dumps({"v": _VERSION, **meta, "applied": dict(applied)})
+        if out or entry != self._meta:
+            out.append((META, entry))
+            self._meta = entry
         return out
 
     @classmethod

@@ -52,6 +52,16 @@ class RuleEngine:
             for sig, ms in rule.retention().items():
                 retention[sig] = max(retention.get(sig, 0), ms)
         extremes = extremes_only(rules)
+        reads: dict[str, set[str]] = {}
+        for rule in rules:
+            for sig, names in rule.reads().items():
+                reads.setdefault(sig, set()).update(names)
+        # Signals no rule reads (an absence rule's "customer_message") only say that an event
+        # was seen: they arm and cancel timers but are never stored, so a conversation that got
+        # its reply leaves nothing behind.
+        self._unread = frozenset(sig for sig, names in reads.items() if not names)
+        # State keys changed since the last take_changes() (incremental checkpoints).
+        self._dirty: set[str] = set()
         if state is None:
             self.store = SeriesStore(retention_ms=retention, extremes_only=extremes)
             self.timers = TimerQueue()
@@ -67,6 +77,7 @@ class RuleEngine:
             self.timers = TimerQueue.from_data(doc["timers"])
             self._suppressed = {str(k): int(v) for k, v in doc["suppressed"].items()}
             self.watermark_ms = int(doc["watermark_ms"])
+            self.store.forget(self._unread)  # stored by older versions or other rules
 
     @classmethod
     def from_yaml(cls, text: str) -> RuleEngine:
@@ -102,6 +113,7 @@ class RuleEngine:
             if entity is None:
                 continue
             state_key = f"{rule.id}\x1f{entity}"
+            self._dirty.add(state_key)
             keyed = dict(zip(rule.key_names, entity.split("|"), strict=False))
             scope = Scope(event, keyed, self.store, state_key, ts, [event_id])
             recorded = self._record(rule, event_type, scope, event_id)
@@ -132,9 +144,10 @@ class RuleEngine:
                 continue
             value = rec.value.fn(scope)
             if isinstance(value, str | int | float | bool):
-                self.store.append(
-                    scope.state_key, rec.signal, Point(scope.now_ms, _plain(value), event_id)
-                )
+                if rec.signal not in self._unread:
+                    self.store.append(
+                        scope.state_key, rec.signal, Point(scope.now_ms, _plain(value), event_id)
+                    )
                 recorded.add(rec.signal)
         return recorded
 
@@ -156,6 +169,7 @@ class RuleEngine:
         self.watermark_ms = max(self.watermark_ms, watermark_ms)
         alerts: list[dict[str, Any]] = []
         for timer in self.timers.pop_due(self.watermark_ms):
+            self._dirty.add(timer.key)
             rule = self._by_id.get(timer.rule_id)
             if rule is None:
                 continue  # rule removed by a reload: its timers lapse
@@ -183,8 +197,44 @@ class RuleEngine:
             if alert is not None:
                 alerts.append(alert)
         self.store.evict(self.watermark_ms)
-        self._suppressed = {k: v for k, v in self._suppressed.items() if v > self.watermark_ms}
+        lapsed = [k for k, v in self._suppressed.items() if v <= self.watermark_ms]
+        for key in lapsed:
+            del self._suppressed[key]
+        self._dirty.update(lapsed)
         return alerts
+
+    def take_changes(self) -> dict[str, dict[str, Any] | None]:
+        """Each state key changed since the last call, as its changelog document (series,
+        pending timer, suppression; None when the key holds nothing any more).
+
+        Costs what changed, not what is kept: a checkpoint of a week of windows serialises
+        only the keys the last second touched.
+        """
+        keys = self._dirty | self.store.touched
+        self._dirty = set()
+        self.store.touched = set()
+        out: dict[str, dict[str, Any] | None] = {}
+        for key in keys:
+            doc: dict[str, Any] = {}
+            series = self.store.entry(key)
+            if series is not None:
+                doc["series"] = series
+            timer = self.timers.entry(key.split("\x1f", 1)[0], key)
+            if timer is not None:
+                doc["timer"] = timer
+            if key in self._suppressed:
+                doc["suppressed"] = self._suppressed[key]
+            out[key] = doc or None
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        """What a snapshot holds besides the keys: versions, watermark, retention."""
+        return {
+            "engine_v": self.SNAPSHOT_VERSION,
+            "store_v": self.store.SNAPSHOT_VERSION,
+            "watermark_ms": self.watermark_ms,
+            "retention_ms": self.store.retention_ms,
+        }
 
     def _raise(
         self,

@@ -56,6 +56,8 @@ class SeriesStore:
         # Signals read only through max_over/min_over/last: their settled points are compacted.
         self.extremes_only = dict(extremes_only or {})
         self._series: dict[str, dict[str, list[Point]]] = {}
+        # Keys whose series changed since the owner last took them (incremental checkpoints).
+        self.touched: set[str] = set()
         # Incremental window aggregates (a cache: never snapshotted, rebuilt when needed).
         self._windows: dict[tuple[str, str, int], SlidingWindow] = {}
         self._widths: dict[str, set[int]] = {}
@@ -63,6 +65,7 @@ class SeriesStore:
     def append(self, key: str, signal: str, point: Point) -> None:
         """Add a point; out-of-order points are inserted in event-time order."""
         series = self._series.setdefault(key, {}).setdefault(signal, [])
+        self.touched.add(key)
         if not series or series[-1].ts <= point.ts:
             series.append(point)
         else:
@@ -113,6 +116,7 @@ class SeriesStore:
         dropped = 0
         for key in list(self._series):
             signals = self._series[key]
+            before = dropped
             for signal, series in list(signals.items()):
                 cutoff = watermark_ms - self.retention_ms.get(signal, 0)
                 i = min(bisect.bisect_right(series, cutoff, key=_ts), len(series) - 1)
@@ -122,7 +126,27 @@ class SeriesStore:
                 extremes = self.extremes_only.get(signal)
                 if extremes is not None:
                     dropped += self._compact(key, signal, series, watermark_ms, extremes)
+            if dropped != before:
+                self.touched.add(key)
         return dropped
+
+    def forget(self, signals: frozenset[str]) -> None:
+        """Drop every series of ``signals`` (nothing reads them any more) and emptied keys."""
+        for key in list(self._series):
+            found = self._series[key]
+            if found.keys() & signals:
+                for signal in signals:
+                    found.pop(signal, None)
+                self.touched.add(key)
+                if not found:
+                    self.drop_key(key)
+
+    def entry(self, key: str) -> dict[str, list[list[Value | int | str]]] | None:
+        """One key's series in the snapshot's format (None when it has none)."""
+        signals = self._series.get(key)
+        if not signals:
+            return None
+        return {sig: [[p.ts, p.value, p.event_id] for p in pts] for sig, pts in signals.items()}
 
     def _compact(
         self, key: str, signal: str, series: list[Point], watermark_ms: int, extremes: Extremes
@@ -142,6 +166,7 @@ class SeriesStore:
 
     def drop_key(self, key: str) -> None:
         self._series.pop(key, None)
+        self.touched.add(key)
         for slot in [slot for slot in self._windows if slot[0] == key]:
             del self._windows[slot]
 

@@ -47,7 +47,14 @@ class TimerQueue:
         return found[1] if found else None
 
     def cancel(self, rule_id: str, key: str) -> bool:
-        return self._active.pop((rule_id, key), None) is not None
+        if self._active.pop((rule_id, key), None) is None:
+            return False
+        if len(self._heap) > 2 * len(self._active) + 1024:
+            # Cancelled timers wait in the heap until due (72 h for an answered chat): rebuild
+            # it from the live ones before they outnumber them, so memory follows live timers.
+            self._heap = [(t.due_ms, seq, t.rule_id, t.key) for seq, t in self._active.values()]
+            heapq.heapify(self._heap)
+        return True
 
     def pop_due(self, watermark_ms: int) -> list[Timer]:
         due: list[Timer] = []
@@ -62,18 +69,19 @@ class TimerQueue:
     def __len__(self) -> int:
         return len(self._active)
 
+    @property
+    def heap_size(self) -> int:
+        """Entries in the heap, cancelled ones included (bounded by the live count)."""
+        return len(self._heap)
+
+    def entry(self, rule_id: str, key: str) -> dict[str, Any] | None:
+        """The pending timer of ``rule_id`` and ``key`` in the snapshot's format."""
+        found = self._active.get((rule_id, key))
+        return None if found is None else _data(found[1])
+
     def to_data(self) -> list[dict[str, Any]]:
         timers = sorted(self._active.values(), key=lambda st: st[0])
-        return [
-            {
-                "due_ms": t.due_ms,
-                "rule_id": t.rule_id,
-                "key": t.key,
-                "started_ms": t.started_ms,
-                "event_ids": list(t.event_ids),
-            }
-            for _, t in timers
-        ]
+        return [_data(t) for _, t in timers]
 
     @classmethod
     def from_data(cls, data: list[dict[str, Any]]) -> TimerQueue:
@@ -89,3 +97,13 @@ class TimerQueue:
                 )
             )
         return q
+
+
+def _data(t: Timer) -> dict[str, Any]:
+    return {
+        "due_ms": t.due_ms,
+        "rule_id": t.rule_id,
+        "key": t.key,
+        "started_ms": t.started_ms,
+        "event_ids": list(t.event_ids),
+    }
