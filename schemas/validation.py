@@ -6,8 +6,9 @@ field derived from the schema. Pure Python, no pydantic, so it is cheap per even
 with :func:`register`.
 
 Most records are valid, so :func:`validate` first runs one function generated per event
-type from its rules (each :class:`Rule` writes its test as Python source, as fastjsonschema
-does); only when that finds a problem are the checks run one by one for their messages.
+type from its rules (each :class:`Rule` writes its test as Python source, compiled by
+:mod:`dealstream.schemas.validation_source`); only when that finds a problem are the checks
+run one by one for their messages.
 
 >>> from dealstream.schemas.samples import sample_event
 >>> validate("pos.transaction", sample_event("pos.transaction"))
@@ -18,17 +19,25 @@ does); only when that finds a problem are the checks run one by one for their me
 
 from __future__ import annotations
 
-import builtins
 import math
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from dealstream.schemas.catalog import EventType
 from dealstream.schemas.catalog import event_type as _event_type
+from dealstream.schemas.validation_source import (
+    Emit,
+    Fast,
+    Source,
+    calls,
+    generate,
+    size_source,
+    time_bound,
+    write_field,
+)
 
 MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: older is a broken clock or a unit slip
 MAX_FUTURE_MS = 86_400_000  # one day of clock skew is tolerated
@@ -61,92 +70,6 @@ Check = Callable[[Mapping[str, Any], int, list[ValidationError]], None]
 Condition = Callable[[Mapping[str, Any]], bool]
 # A test looks at one value: (value, where, record, now_ms) -> problem or None.
 _Test = Callable[[Any, str, Mapping[str, Any], int], "ValidationError | None"]
-# The generated function of an event type: (record, now_ms) -> True when there is no problem.
-_Fast = Callable[[Mapping[str, Any], int], bool]
-# Writes a test as source: (variable holding the value, source) -> lines that return False
-# where the test would find a problem.
-_Emit = Callable[[str, "_Source"], list[str]]
-_EMPTY: Mapping[str, Any] = MappingProxyType({})  # what the step after a missing one reads
-
-
-class _Source:
-    """Source of one generated function: its lines, its constants, and the record's field
-    lookups, each written once at the top level and shared by every rule that reads it.
-
-    Only our own rule tables and schemas write here, never a record: field names are
-    embedded with ``repr`` and every other value is passed in as a named constant.
-    """
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.consts: dict[str, object] = {"_EMPTY": _EMPTY}
-        # What passed rules tell the size walk: a variable holds an exact str (``required``),
-        # or no str, bytes or dict at all (numbers, times).
-        self.text: set[str] = set()
-        self.unsized: set[str] = set()
-        self.longest: dict[str, int] = {}  # the value equals one of these exact strs
-        self._const_names: dict[int, str] = {}
-        self._values: dict[tuple[str, ...], str] = {(): "record"}
-        self._nodes: dict[tuple[str, ...], str] = {(): "record"}
-        self._latest = self._until = ""
-        self._count = 0
-
-    def name(self, hint: str) -> str:
-        """A new variable."""
-        self._count += 1
-        return f"{hint}{self._count}"
-
-    def const(self, value: object) -> str:
-        """The name under which the function sees ``value`` (a set, a predicate...)."""
-        found = self._const_names.get(id(value))
-        if found is None:
-            found = self._const_names[id(value)] = self.name("c")
-            self.consts[found] = value
-        return found
-
-    def value(self, path: str) -> str:
-        """Variable holding the value at a dotted path, read as :func:`_getter` reads it
-        (the generated function has already checked that the record is a dict)."""
-        return self._value(tuple(path.split(".")) if path else ())
-
-    def known(self, keys: tuple[str, ...]) -> str | None:
-        """Variable holding the value at ``keys`` if a rule has read it already."""
-        return self._values.get(keys)
-
-    def latest(self) -> tuple[str, str]:
-        """Variables holding the latest time accepted, ``now + MAX_FUTURE_MS``, and the
-        same as a datetime (:func:`_latest_time`)."""
-        if not self._latest:
-            self._latest, self._until = self.name("latest"), self.name("until")
-            key = self.name("key")
-            self.lines += [
-                f"{self._latest} = now + {MAX_FUTURE_MS!r}",
-                f"{key}, {self._until} = {self.const(_UNTIL)}[0]",
-                f"if {key} != {self._latest}:",
-                f"    {self._until} = {self.const(_latest_time)}({self._latest})",
-            ]
-        return self._latest, self._until
-
-    def _value(self, keys: tuple[str, ...]) -> str:
-        found = self._values.get(keys)
-        if found is None:
-            node = self._node(keys[:-1])
-            found = self._values[keys] = self.name("v")
-            self.lines.append(f"{found} = {node}.get({keys[-1]!r})")
-        return found
-
-    def _node(self, keys: tuple[str, ...]) -> str:
-        found = self._nodes.get(keys)
-        if found is None:
-            value = self._value(keys)
-            found = self._nodes[keys] = self.name("d")
-            self.lines.append(f"{found} = {value} if isinstance({value}, dict) else _EMPTY")
-        return found
-
-
-def _indent(lines: list[str], depth: int) -> list[str]:
-    pad = "    " * depth
-    return [pad + line for line in lines] if lines else [pad + "pass"]
 
 
 def _getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
@@ -219,7 +142,7 @@ class Rule:
     def __call__(self, record: Mapping[str, Any], now_ms: int, out: list[ValidationError]) -> None:
         self.check(record, now_ms, out)
 
-    def write(self, src: _Source) -> None:
+    def write(self, src: Source) -> None:
         """Append to ``src`` statements that return False where :attr:`check` finds a problem."""
         raise NotImplementedError
 
@@ -229,32 +152,16 @@ class FieldRule(Rule):
 
     __slots__ = ("emit", "path")
 
-    def __init__(self, path: str, test: _Test, emit: _Emit) -> None:
+    def __init__(self, path: str, test: _Test, emit: Emit) -> None:
         super().__init__(field_check(path, test))
         self.path = path
         self.emit = emit
 
-    def write(self, src: _Source) -> None:
-        if "[]" not in self.path:
-            value = src.value(self.path)
-            src.lines.extend(self.emit(value, src))
-            return
-        head, _, tail = self.path.partition("[]")
-        items, item = src.value(head), src.name("item")
-        keys = tail.removeprefix(".")
-        value, get = item, []
-        if keys:
-            value = src.name("v")
-            if "." in keys:  # rare: read it with the slow path's own getter
-                get = [f"{value} = {src.const(_getter(keys))}({item})"]
-            else:
-                get = [f"{value} = {item}.get({keys!r}) if isinstance({item}, dict) else None"]
-        body = get + self.emit(value, src)
-        loop = [f"if isinstance({items}, list):", f"    for {item} in {items}:"]
-        src.lines.extend(loop + _indent(body, 2))
+    def write(self, src: Source) -> None:
+        write_field(src, self.path, self.emit, _getter)
 
 
-def _flag_source(unless: str | Condition | None, src: _Source) -> str | None:
+def _flag_source(unless: str | Condition | None, src: Source) -> str | None:
     """Expression of :func:`_flag` (None when there is no exemption)."""
     if unless is None:
         return None
@@ -263,7 +170,7 @@ def _flag_source(unless: str | Condition | None, src: _Source) -> str | None:
     return f"{src.const(unless)}(record)"
 
 
-def _number_source(value: str, src: _Source, *, signed: bool, flag: str | None) -> list[str]:
+def _number_source(value: str, src: Source, *, signed: bool, flag: str | None) -> list[str]:
     """Lines failing where :func:`_number_problem` finds a problem or, unless ``signed``,
     the value is negative and the exemption ``flag`` (an expression) does not hold."""
     src.unsized.add(value)
@@ -315,7 +222,7 @@ def required(path: str) -> FieldRule:
             return None
         return ValidationError("empty", "required and must not be blank", where)
 
-    def emit(value: str, src: _Source) -> list[str]:
+    def emit(value: str, src: Source) -> list[str]:
         src.text.add(value)
         return [
             f"if type({value}) is not str or not {value} or {value}.isspace():",
@@ -333,7 +240,7 @@ def max_length(path: str, limit: int) -> FieldRule:
             return ValidationError("too_long", f"{len(value)} > {limit}", where)
         return None
 
-    def emit(value: str, src: _Source) -> list[str]:
+    def emit(value: str, src: Source) -> list[str]:
         too_long = f"len({value}) > {src.const(limit)}"
         return [f"if isinstance({value}, (str, bytes)) and {too_long}:", "    return False"]
 
@@ -353,7 +260,7 @@ def non_negative(path: str, *, unless: str | Condition | None = None) -> FieldRu
             problem = ValidationError("negative", f"{value} < 0", where)
         return problem
 
-    def emit(value: str, src: _Source) -> list[str]:
+    def emit(value: str, src: Source) -> list[str]:
         return _number_source(value, src, signed=False, flag=_flag_source(unless, src))
 
     return FieldRule(path, test, emit)
@@ -365,7 +272,7 @@ def finite(path: str) -> FieldRule:
     def test(value: Any, where: str, record: Mapping[str, Any], now: int) -> ValidationError | None:
         return None if value is None else _number_problem(value, where)
 
-    def emit(value: str, src: _Source) -> list[str]:
+    def emit(value: str, src: Source) -> list[str]:
         return _number_source(value, src, signed=True, flag=None)
 
     return FieldRule(path, test, emit)
@@ -418,9 +325,9 @@ def timestamp(path: str) -> FieldRule:
             return ValidationError("in_future", f"{value} is over a day ahead", where)
         return None
 
-    def emit(value: str, src: _Source) -> list[str]:
+    def emit(value: str, src: Source) -> list[str]:
         src.unsized.add(value)
-        latest, until = src.latest()
+        latest, until = src.latest(MAX_FUTURE_MS)
         millis, utc, kind = src.name("ms"), src.const(UTC), src.const(datetime)
         aware = f"({value} if {value}.tzinfo is not None else {value}.replace(tzinfo={utc}))"
         decoded = f"type({value}) is {kind} and {value}.tzinfo is {utc}"
@@ -429,7 +336,7 @@ def timestamp(path: str) -> FieldRule:
             f"    if type({value}) is int:",
             f"        if {value} < {MIN_TIME_MS!r} or {value} > {latest}:",
             "            return False",
-            # decoded times: compared as datetimes, no float (see _time_bound)
+            # decoded times: compared as datetimes, no float (see time_bound)
             f"    elif {decoded} and {until} is not None:",
             f"        if {value} <= {src.const(_OLDEST)} or {value} > {until}:",
             "            return False",
@@ -444,49 +351,8 @@ def timestamp(path: str) -> FieldRule:
     return FieldRule(path, test, emit)
 
 
-def _time_bound(limit: int, *, below: bool) -> datetime | None:
-    """The last UTC datetime whose ``timestamp() * 1000`` is below ``limit`` (or at most
-    ``limit``): comparing a datetime with it gives the same answer as :func:`timestamp`'s
-    float, bit for bit, for a fraction of the cost. None when there is none to compare with
-    or it is not found within a few microseconds (after 2242, where a float step of
-    ``timestamp()`` is over a microsecond); :func:`timestamp` computes the float then."""
-
-    def past(micros: int) -> bool:  # as timestamp() computes it from the timedelta
-        millis = micros / 1_000_000 * 1000
-        return millis >= limit if below else millis > limit
-
-    micros = limit * 1000
-    try:
-        # timestamp() * 1000 never decreases as the time grows: the bound is where it
-        # crosses ``limit``, within a step or two of ``limit * 1000`` microseconds
-        for _ in range(4):
-            if past(micros):
-                micros -= 1
-            elif not past(micros + 1):
-                micros += 1
-            else:
-                return _EPOCH + timedelta(microseconds=micros)
-    except OverflowError:  # no datetime that far
-        pass
-    return None
-
-
-def _latest_time(latest: int) -> datetime | None:
-    """:func:`_time_bound` of the latest time accepted, cached: it changes once a
-    millisecond while records come by the thousand."""
-    if type(latest) is not int:
-        return None
-    key, found = _UNTIL[0]
-    if key != latest:
-        found = _time_bound(latest, below=False)
-        _UNTIL[0] = (latest, found)
-    return found
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_OLDEST = _time_bound(MIN_TIME_MS, below=True)  # too old when at or before
+_OLDEST = time_bound(MIN_TIME_MS, below=True)  # too old when at or before
 assert _OLDEST is not None
-_UNTIL: list[tuple[int, datetime | None]] = [(-1, _time_bound(-1, below=False))]
 
 
 def one_of(path: str, allowed: frozenset[str]) -> FieldRule:
@@ -497,7 +363,7 @@ def one_of(path: str, allowed: frozenset[str]) -> FieldRule:
             return None
         return ValidationError("unexpected", f"{value!r} not in {sorted(allowed)}", where)
 
-    def emit(value: str, src: _Source) -> list[str]:
+    def emit(value: str, src: Source) -> list[str]:
         if allowed and all(type(one) is str for one in allowed):
             src.longest[value] = max(len(one) for one in allowed)
         return [f"if {value} not in {src.const(allowed)}:", "    return False"]
@@ -546,52 +412,6 @@ class _SizeLimits:
                     if type(item) is dict:
                         child.check(item, f"{where}{name}[{i}].", out)
 
-    def source(self, src: _Source, node: str, keys: tuple[str, ...] | None) -> list[str]:
-        """Lines failing where :meth:`check` finds a problem in the dict ``node``; ``keys`` is
-        its path when the rules' lookups can be reused (None inside a list)."""
-        lines: list[str] = []
-
-        def read(name: str) -> str:
-            known = None if keys is None else src.known((*keys, name))
-            if known is not None:
-                return known
-            value = src.name("s")
-            lines.append(f"{value} = {node}.get({name!r})")
-            return value
-
-        for name, limit in self.limits.items():
-            value = read(name)
-            if value in src.unsized or src.longest.get(value, limit + 1) <= limit:
-                continue
-            if value in src.text:
-                lines += [f"if len({value}) > {limit!r}:", "    return False"]
-                continue
-            kind, item = src.name("t"), src.name("item")
-            lines += [
-                f"{kind} = type({value})",
-                f"if {kind} is str or {kind} is bytes:",
-                f"    if len({value}) > {limit!r}:",
-                "        return False",
-                f"elif {kind} is dict:",
-                f"    for {item} in {value}.values():",
-                f"        if isinstance({item}, str) and len({item}) > {limit!r}:",
-                "            return False",
-            ]
-        for name, child in self.children.items():
-            value, item = read(name), src.name("item")
-            if value in src.unsized:
-                continue
-            inner = child.source(src, value, None if keys is None else (*keys, name))
-            lines += [
-                f"if type({value}) is dict:",
-                *_indent(inner, 1),
-                f"elif type({value}) is list:",
-                f"    for {item} in {value}:",
-                f"        if type({item}) is dict:",
-                *_indent(child.source(src, item, None), 3),
-            ]
-        return lines
-
 
 def _non_null(schema: Any) -> Any:
     if isinstance(schema, list):
@@ -619,8 +439,8 @@ class _SizeRule(Rule):
         super().__init__(check)
         self.limits = limits
 
-    def write(self, src: _Source) -> None:
-        src.lines.extend(self.limits.source(src, "record", ()))
+    def write(self, src: Source) -> None:
+        src.lines.extend(size_source(self.limits, src, "record", ()))
 
 
 _ENVELOPE: list[Check] = [
@@ -731,7 +551,7 @@ _RULES: dict[str, list[Check]] = {
 
 class _Compiled(NamedTuple):
     checks: tuple[Check, ...]  # one by one, with messages: the slow path
-    fast: _Fast  # True when the record has no problem
+    fast: Fast  # True when the record has no problem
     source: str  # of ``fast``, to read when debugging
 
 
@@ -756,32 +576,9 @@ def _compile(et: EventType) -> _Compiled:
             own = [*_ENVELOPE, one_of("event_type", frozenset({name})), *own]
         rules: tuple[Check, ...] = (*own, _SizeRule(et))
         checks = tuple(one.check if isinstance(one, Rule) else one for one in rules)
-        found = _compiled[et.name] = _Compiled(checks, *_generate(et.name, rules))
+        writers = [one.write if isinstance(one, Rule) else calls(one) for one in rules]
+        found = _compiled[et.name] = _Compiled(checks, *generate(et.name, writers))
     return found
-
-
-def _generate(name: str, rules: tuple[Check, ...]) -> tuple[_Fast, str]:
-    """One function running every rule inline; a plain :data:`Check` is called from it.
-    A mapping that is not a dict always takes the slow path (the getters read it as empty)."""
-    src = _Source()
-    for one in rules:
-        if isinstance(one, Rule):
-            one.write(src)
-            continue
-        found = src.name("found")
-        call = f"{src.const(one)}(record, now, {found})"
-        src.lines += [f"{found} = []", call, f"if {found}:", "    return False"]
-    head = [
-        "def fast(record, now):",
-        "    if not isinstance(record, dict):",
-        "        return False",
-    ]
-    source = "\n".join([*head, *_indent([*src.lines, "return True"], 1), ""])
-    namespace: dict[str, Any] = {"__builtins__": builtins, **src.consts}
-    # Trusted source: written above from our rule tables and schemas, never from a record.
-    exec(compile(source, f"<validation of {name}>", "exec"), namespace)  # noqa: S102
-    fast: _Fast = namespace["fast"]
-    return fast, source
 
 
 def validate(

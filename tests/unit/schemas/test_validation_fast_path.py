@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dealstream.schemas import catalog, validation
+from dealstream.schemas import catalog, validation, validation_source
 from dealstream.schemas.samples import OCCURRED, sample_event
 from dealstream.schemas.validation import MAX_FUTURE_MS, MAX_ID, MAX_TEXT, MIN_TIME_MS
 
@@ -244,7 +244,7 @@ def test_generated_source_names_fields_only_through_repr() -> None:
 @settings(max_examples=300, deadline=None)
 @given(limit=st.integers(-(10**13), 10**14), below=st.booleans())
 def test_time_bound_is_where_the_float_crosses_the_limit(limit: int, below: bool) -> None:
-    bound = validation._time_bound(limit, below=below)
+    bound = validation_source.time_bound(limit, below=below)
     if bound is None:  # the exact slow computation is used then
         assert abs(limit) > 2**33 * 1000  # after 2242 a float step is over a microsecond
         return
