@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 CHANGELOG_TOPIC = STORE_TASKS_STATE_TOPIC  # compacted, one partition
 INPUTS = ("erp.inventory", "pos.transaction", "erp.order", "miniprogram.event")
 """Read in this order within a batch: stock and purchases before the views they qualify."""
+_ANONYMOUS = {kind: f"anonymous:{kind}" for kind in INPUTS}  # skip reasons
 _META_KEY = b"m:meta"
 DAY_MS = 86_400_000
 
@@ -190,11 +191,13 @@ class StoreTasksPipeline:
             if away:
                 skips["not_home"] += len(checked.records)
                 continue
+            kind, apply, where = source.event_type, self._apply, _Where(topic)
             for message, record in checked.records:
                 at = event_time_ms(record) or 0
-                newest = at if newest is None else max(newest, at)
-                seen = Seen(record, at, f"{topic}|{message.partition()}", message.offset() or 0)
-                if self._apply(source.event_type, seen, result):
+                if newest is None or at > newest:
+                    newest = at
+                seen = Seen(record, at, where[message.partition()], message.offset() or 0)
+                if apply(kind, seen, result):
                     result.processed += 1
         for reason, n in skips.items():
             SKIPPED.labels(reason).inc(n)
@@ -218,9 +221,13 @@ class StoreTasksPipeline:
             return True
         if kind == "pos.transaction" and p.get("product_line"):
             self._learn_series(p["sku"], p["product_line"])
-        customer = self._resolve(kind, seen.record)
+        customer = (
+            self._resolve(seen.record)
+            if kind == "miniprogram.event"
+            else customer_of(kind, seen.record)
+        )
         if customer is None:
-            self._skips[f"anonymous:{kind}"] += 1
+            self._skips[_ANONYMOUS[kind]] += 1
             return False
         c = self._customers.get(customer)
         if c is None:
@@ -229,7 +236,9 @@ class StoreTasksPipeline:
             self._skips["already_applied"] += 1
             self._reemit(c, out)
             return False
-        c.restored, c.dirty = [], True
+        if c.restored:
+            c.restored = []
+        c.dirty = True
         step = Step(self, customer, c, seen, out)
         if kind == "miniprogram.event":
             step.view()
@@ -239,11 +248,9 @@ class StoreTasksPipeline:
             step.order()
         return True
 
-    def _resolve(self, kind: str, record: dict[str, Any]) -> str | None:
-        """The customer a record belongs to, by phone when any record of theirs showed it."""
-        customer = customer_of(kind, record)
-        if kind != "miniprogram.event":
-            return customer
+    def _resolve(self, record: dict[str, Any]) -> str | None:
+        """A view's customer, by phone when any record of theirs showed it."""
+        customer = customer_of("miniprogram.event", record)
         ref, phone = record.get("customer_ref"), record["payload"].get("phone_ref")
         if ref and phone:
             if self._meta.phone_of.get(ref) != phone:
@@ -309,6 +316,18 @@ def compactable(rules: Sequence[IntentRule]) -> dict[str, frozenset[str]]:
     if any(r.when is not None and "purchase" in r.when.reads for r in rules):
         return {}
     return {"purchase": frozenset()}
+
+
+class _Where(dict[int | None, str]):
+    """``topic|partition`` per partition of one topic, formatted once per batch."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__()
+        self.topic = topic
+
+    def __missing__(self, partition: int | None) -> str:
+        self[partition] = where = f"{self.topic}|{partition}"
+        return where
 
 
 def _by_topic(messages: Sequence[Message]) -> dict[str, Sequence[Message]]:

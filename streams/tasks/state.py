@@ -31,7 +31,7 @@ STATE_VERSION = 1
 Record = dict[str, Any]  # a task payload, JSON-safe (ms ints, amounts as strings)
 
 
-@dataclass
+@dataclass(slots=True)
 class Purchase:
     ts: int
     series: str | None
@@ -41,7 +41,7 @@ class Purchase:
     event_id: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Visits:
     pos: int = 0  # purchases at the store
     mini: int = 0  # mini-program views with the store selected
@@ -69,7 +69,9 @@ class CustomerState:
         return cls(CustomerSignals(retention_ms=retention_ms, extremes_only=extremes_only))
 
     def visit(self, store_id: str, *, at_ms: int, pos: bool, region: str | None = None) -> None:
-        v = self.stores.setdefault(store_id, Visits())
+        v = self.stores.get(store_id)
+        if v is None:
+            v = self.stores[store_id] = Visits()
         if pos:
             v.pos += 1
         else:

@@ -136,24 +136,25 @@ class Step:
                 break
 
     def purchase(self, bought: Purchase) -> None:
-        c = self.c
-        subjects = {"series": bought.series, "sku": bought.sku}
+        c, signals = self.c, self.c.signals
+        point = Point(bought.ts, 1, bought.event_id)  # immutable: shared by every rule's series
         for rule in self.pipeline.rules:
-            subject = subjects[rule.subject]
+            subject = bought.series if rule.subject == "series" else bought.sku
             if subject:
-                point = Point(bought.ts, 1, bought.event_id)
-                c.signals.append(f"{rule.id}|{subject}", "purchase", point)
+                signals.append(f"{rule.id}|{subject}", "purchase", point)
         watermark = self.pipeline.watermark_ms
-        if watermark is not None and c.signals.extremes_only:
-            c.signals.evict(watermark)  # compacts this customer's purchases (the daily
-            # expiry alone would let a frequent buyer's series grow all day)
+        if watermark is not None and signals.extremes_only:
+            signals.evict(watermark)  # compacts this customer's purchases (the daily expiry
+            # alone would let a frequent buyer's series grow all day); cheap until one is due
         if bought.series:
             c.tags[bought.series] = c.tags.get(bought.series, 0) + 1
         c.purchases.append(bought)
-        del c.purchases[: -self.pipeline.settings.max_purchases]
-        for task in list(c.tasks.values()):
-            if task["status"] == "OPEN" and _converts(task, bought):
-                self.convert(task, bought)
+        if len(c.purchases) > self.pipeline.settings.max_purchases:
+            del c.purchases[: -self.pipeline.settings.max_purchases]
+        if c.tasks:
+            for task in list(c.tasks.values()):
+                if task["status"] == "OPEN" and _converts(task, bought):
+                    self.convert(task, bought)
 
     def convert(self, task: Record, bought: Purchase) -> None:
         task.update(
