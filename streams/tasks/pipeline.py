@@ -219,8 +219,10 @@ class StoreTasksPipeline:
             stock.update(p["warehouse_id"], int(p["on_hand"]), p["region"], seen.at)
             stock.dirty = True
             return True
-        if kind == "pos.transaction" and p.get("product_line"):
-            self._learn_series(p["sku"], p["product_line"])
+        if kind == "pos.transaction":
+            line = p.get("product_line")
+            if line and self._meta.series_of.get(p["sku"]) != line:
+                self._learn_series(p["sku"], line)
         customer = (
             self._resolve(seen.record)
             if kind == "miniprogram.event"

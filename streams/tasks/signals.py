@@ -94,6 +94,8 @@ class CustomerSignals(SeriesStore):
 
     def evict(self, watermark_ms: int) -> int:
         """As :meth:`SeriesStore.evict`, visiting only the series that have something due."""
+        if watermark_ms < self._due and self._dues is not None:
+            return 0  # the common case: one comparison
         dues = self._tracked()
         if watermark_ms < self._due:
             return 0

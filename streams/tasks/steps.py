@@ -78,13 +78,15 @@ class Step:
                 self.raise_task(rule, subject, series, key)
 
     def pos(self) -> None:
-        p = self.seen.record["payload"]
+        seen = self.seen
+        p = seen.record["payload"]
         if p.get("is_refund"):
             return
-        self.c.visit(p["store_id"], at_ms=self.seen.at, pos=True, region=p["region"])
+        store_id, at = p["store_id"], seen.at
+        self.c.visit(store_id, at_ms=at, pos=True, region=p["region"])
         amount = str(p["amount"])
         line = p.get("product_line")
-        self.purchase(Purchase(self.seen.at, line, p["sku"], p["store_id"], amount, self._id))
+        self.purchase(Purchase(at, line, p["sku"], store_id, amount, self._id))
 
     def order(self) -> None:
         """An ERP order: every line is a purchase of its SKU (cancelled and returned: none)."""
