@@ -80,6 +80,7 @@ class CustomerSignals(SeriesStore):
         series = signals.get(signal)
         if series is None:
             series = signals[signal] = []
+        self.touched.add(key)
         if not series or series[-1].ts <= point.ts:
             series.append(point)
             if len(series) != 2:  # the first two points, and so the due time, are unchanged
@@ -106,7 +107,7 @@ class CustomerSignals(SeriesStore):
             if was <= watermark_ms:
                 key, signal = slot
                 series = self._series[key][signal]
-                kept = retention.get(signal, 0)
+                kept, before = retention.get(signal, 0), dropped
                 if series[0].ts + kept <= watermark_ms:  # the oldest left the retention
                     i = bisect.bisect_right(series, watermark_ms - kept, key=_ts)
                     i = min(i, len(series) - 1)
@@ -115,6 +116,8 @@ class CustomerSignals(SeriesStore):
                 extremes = extremes_only.get(signal)
                 if extremes is not None and len(series) > 1 and series[1].ts <= watermark_ms:
                     dropped += self._settle(key, signal, series, watermark_ms, extremes)
+                if dropped != before:
+                    self.touched.add(key)
                 if len(series) < 2:
                     del dues[slot]
                     continue
@@ -125,6 +128,10 @@ class CustomerSignals(SeriesStore):
 
     def drop_key(self, key: str) -> None:
         super().drop_key(key)
+        self._dues = None
+
+    def forget(self, signals: frozenset[str]) -> None:
+        super().forget(signals)
         self._dues = None
 
     def _settle(

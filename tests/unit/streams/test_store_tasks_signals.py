@@ -41,6 +41,9 @@ query = st.tuples(
     st.just("window"), st.sampled_from(["a", "b"]), st.sampled_from(["view", "purchase"]),
     st.integers(0, 20), st.just(0),
 )  # fmt: skip
+forget = st.tuples(
+    st.just("forget"), st.just(""), st.sampled_from(["view", "purchase"]), st.just(0), st.just(0)
+)
 drop = st.tuples(
     st.just("drop"), st.sampled_from(["a", "b", "c"]), st.just(""), st.just(0), st.just(0)
 )
@@ -48,7 +51,7 @@ drop = st.tuples(
 
 @pytest.mark.parametrize("extremes", [EXTREMES, MAX_ONLY])
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.one_of(append, append, evict, query, drop), max_size=60))
+@given(st.lists(st.one_of(append, append, evict, query, drop, forget), max_size=60))
 @example([  # points at the watermark: settled; the oldest exactly at its retention: dropped
     ("append", "a", "purchase", 1, 1), ("append", "a", "purchase", 2, 1),
     ("append", "a", "purchase", 5, 1), ("append", "a", "view", 1, 1),
@@ -64,6 +67,8 @@ def test_evicting_only_what_is_due_leaves_what_series_store_leaves(
             for s in (plain, fast):
                 s.append(key, signal, Point(t, value, f"e{n}"))
         elif op == "evict":
+            plain.touched.clear()  # as an owner that took them at its last checkpoint
+            fast.touched.clear()
             assert fast.evict(t) == plain.evict(t)
             if extremes is EXTREMES:
                 assert fast.next_due > t  # nothing left due at this watermark
@@ -71,10 +76,14 @@ def test_evicting_only_what_is_due_leaves_what_series_store_leaves(
             a = plain.window_stats(key, signal, t - 3, t)
             b = fast.window_stats(key, signal, t - 3, t)
             assert a == b
-        else:
+        elif op == "drop":
             plain.drop_key(key)
             fast.drop_key(key)
+        else:
+            plain.forget(frozenset({signal}))
+            fast.forget(frozenset({signal}))
         assert json.loads(fast.snapshot()) == json.loads(plain.snapshot())
+        assert fast.touched == plain.touched  # what incremental checkpoints would write
 
 
 def test_the_due_time_survives_a_restore_and_new_settings() -> None:
