@@ -23,6 +23,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import orjson
+
 from dealstream.streams.rules.windows import SlidingWindow, WindowStats, without_dominated
 
 Value = float | int | str | bool
@@ -41,8 +43,19 @@ def _ts(p: Point) -> int:
     return p.ts
 
 
+NEVER = 2**63  # later than any event time (epoch ms)
+Slot = tuple[str, str]  # (state key, signal)
+
+
 class SeriesStore:
-    """Series per (state key, signal); ``retention_ms`` per signal bounds how far back it keeps."""
+    """Series per (state key, signal); ``retention_ms`` per signal bounds how far back it keeps.
+
+    Eviction runs often (every batch for business rules, every purchase for store tasks) and
+    mostly has nothing to do: the store keeps, for each series of two points or more, the
+    earliest watermark at which :meth:`evict` changes it (its oldest point leaves the retention,
+    or a compacted signal's second point is settled), so an eviction before the earliest of
+    them is one comparison, and one that is due visits only the series that are.
+    """
 
     SNAPSHOT_VERSION = 1
 
@@ -52,6 +65,10 @@ class SeriesStore:
         retention_ms: Mapping[str, int] | None = None,
         extremes_only: Mapping[str, Extremes] | None = None,
     ) -> None:
+        # When evict first changes each series of 2+ points; None: not known (restored, or
+        # settings replaced), worked out again when needed. Never snapshotted.
+        self._dues: dict[Slot, int] | None = None
+        self._due = NEVER  # the earliest of them
         self.retention_ms = dict(retention_ms or {})
         # Signals read only through max_over/min_over/last: their settled points are compacted.
         self.extremes_only = dict(extremes_only or {})
@@ -62,14 +79,49 @@ class SeriesStore:
         self._windows: dict[tuple[str, str, int], SlidingWindow] = {}
         self._widths: dict[str, set[int]] = {}
 
+    # Owners set both after a restore: the due times then have to be worked out again.
+    @property
+    def retention_ms(self) -> dict[str, int]:
+        return self._retention_ms
+
+    @retention_ms.setter
+    def retention_ms(self, value: dict[str, int]) -> None:
+        self._retention_ms, self._dues = value, None
+
+    @property
+    def extremes_only(self) -> dict[str, Extremes]:
+        return self._extremes_only
+
+    @extremes_only.setter
+    def extremes_only(self, value: dict[str, Extremes]) -> None:
+        self._extremes_only, self._dues = value, None
+
+    @property
+    def next_due(self) -> int:
+        """The earliest watermark at which :meth:`evict` drops a point (``NEVER``: none)."""
+        self._tracked()
+        return self._due
+
     def append(self, key: str, signal: str, point: Point) -> None:
         """Add a point; out-of-order points are inserted in event-time order."""
-        series = self._series.setdefault(key, {}).setdefault(signal, [])
+        signals = self._series.get(key)
+        if signals is None:  # (no setdefault: its default would be built on every call)
+            signals = self._series[key] = {}
+        series = signals.get(signal)
+        if series is None:
+            series = signals[signal] = []
         self.touched.add(key)
         if not series or series[-1].ts <= point.ts:
             series.append(point)
+            if len(series) != 2:  # the first two points, and so the due time, are unchanged
+                return
         else:
             bisect.insort_right(series, point, key=_ts)
+        if self._dues is not None:  # a point only brings a due time forward
+            due = self._due_of(signal, series)
+            if due < self._dues.get((key, signal), NEVER):
+                self._dues[key, signal] = due
+                self._due = min(self._due, due)
 
     def window(self, key: str, signal: str, since_ms: int, until_ms: int) -> list[Point]:
         """Points with ``since_ms < ts <= until_ms``."""
@@ -113,22 +165,76 @@ class SeriesStore:
         compaction; an event later than the allowed lateness is evaluated against the
         compacted series (its window may miss points a newer one dominated).
         """
-        dropped = 0
-        for key in list(self._series):
-            signals = self._series[key]
-            before = dropped
-            for signal, series in list(signals.items()):
-                cutoff = watermark_ms - self.retention_ms.get(signal, 0)
-                i = min(bisect.bisect_right(series, cutoff, key=_ts), len(series) - 1)
-                if i > 0:
+        if watermark_ms < self._due and self._dues is not None:
+            return 0  # the common case: one comparison
+        dues = self._tracked()
+        if watermark_ms < self._due:
+            return 0
+        dropped, earliest = 0, NEVER
+        retention, extremes_only = self._retention_ms, self._extremes_only
+        for slot, was in list(dues.items()):
+            due = was
+            if was <= watermark_ms:
+                key, signal = slot
+                series = self._series[key][signal]
+                kept, before = retention.get(signal, 0), dropped
+                if series[0].ts + kept <= watermark_ms:  # the oldest left the retention
+                    i = bisect.bisect_right(series, watermark_ms - kept, key=_ts)
+                    i = min(i, len(series) - 1)
                     del series[:i]
                     dropped += i
-                extremes = self.extremes_only.get(signal)
-                if extremes is not None:
-                    dropped += self._compact(key, signal, series, watermark_ms, extremes)
-            if dropped != before:
-                self.touched.add(key)
+                extremes = extremes_only.get(signal)
+                if extremes is not None and len(series) > 1 and series[1].ts <= watermark_ms:
+                    compacted = self._settle(series, watermark_ms, extremes)
+                    if compacted:
+                        dropped += compacted
+                        for width in self._widths.get(signal, ()):
+                            self._windows.pop((key, signal, width), None)  # indices moved
+                if dropped != before:
+                    self.touched.add(key)
+                if len(series) < 2:
+                    del dues[slot]
+                    continue
+                due = dues[slot] = self._due_of(signal, series)
+            earliest = min(earliest, due)
+        self._due = earliest
         return dropped
+
+    @staticmethod
+    def _settle(series: list[Point], watermark_ms: int, extremes: Extremes) -> int:
+        """Compact two or more settled points (see :func:`without_dominated`: a signal read
+        by neither ``max_over`` nor ``min_over`` keeps only its newest settled point)."""
+        if extremes:
+            settled = bisect.bisect_right(series, watermark_ms, key=_ts)
+            kept = without_dominated(
+                series[:settled], keep_max="max_over" in extremes, keep_min="min_over" in extremes
+            )
+            series[:settled] = kept
+            return settled - len(kept)
+        settled = 2  # series[1] is settled; the rest rarely are (a scan beats bisect here)
+        while settled < len(series) and series[settled].ts <= watermark_ms:
+            settled += 1
+        del series[: settled - 1]
+        return settled - 1
+
+    def _tracked(self) -> dict[Slot, int]:
+        if self._dues is None:
+            self._dues = {
+                (key, signal): self._due_of(signal, series)
+                for key, signals in self._series.items()
+                for signal, series in signals.items()
+                if len(series) > 1
+            }
+            self._due = min(self._dues.values(), default=NEVER)
+        return self._dues
+
+    def _due_of(self, signal: str, series: list[Point]) -> int:
+        """When evict first changes a series of two points or more: its oldest point leaves
+        the retention, or (compacted signals) its second point is settled."""
+        due = series[0].ts + self._retention_ms.get(signal, 0)
+        if signal in self._extremes_only and series[1].ts < due:
+            return series[1].ts
+        return due
 
     def forget(self, signals: frozenset[str]) -> None:
         """Drop every series of ``signals`` (nothing reads them any more) and emptied keys."""
@@ -140,6 +246,7 @@ class SeriesStore:
                 self.touched.add(key)
                 if not found:
                     self.drop_key(key)
+        self._dues = None
 
     def entry(self, key: str) -> dict[str, list[list[Value | int | str]]] | None:
         """One key's series in the snapshot's format (None when it has none)."""
@@ -148,25 +255,10 @@ class SeriesStore:
             return None
         return {sig: [[p.ts, p.value, p.event_id] for p in pts] for sig, pts in signals.items()}
 
-    def _compact(
-        self, key: str, signal: str, series: list[Point], watermark_ms: int, extremes: Extremes
-    ) -> int:
-        settled = bisect.bisect_right(series, watermark_ms, key=_ts)
-        if settled < 2:
-            return 0
-        kept = without_dominated(
-            series[:settled], keep_max="max_over" in extremes, keep_min="min_over" in extremes
-        )
-        if len(kept) == settled:
-            return 0
-        series[:settled] = kept
-        for width in self._widths.get(signal, ()):
-            self._windows.pop((key, signal, width), None)  # indices moved: rebuild on next use
-        return settled - len(kept)
-
     def drop_key(self, key: str) -> None:
         self._series.pop(key, None)
         self.touched.add(key)
+        self._dues = None
         for slot in [slot for slot in self._windows if slot[0] == key]:
             del self._windows[slot]
 
@@ -175,15 +267,14 @@ class SeriesStore:
 
     def snapshot(self) -> bytes:
         """JSON bytes (never pickle: a snapshot must not be able to run code when restored)."""
-        data = {
+        return orjson.dumps({
             "v": self.SNAPSHOT_VERSION,
-            "retention_ms": self.retention_ms,
+            "retention_ms": self._retention_ms,
             "series": {
                 key: {sig: [[p.ts, p.value, p.event_id] for p in pts] for sig, pts in sigs.items()}
                 for key, sigs in self._series.items()
             },
-        }
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        })  # fmt: skip
 
     @classmethod
     def restore(cls, data: bytes) -> SeriesStore:

@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 
 from dealstream.streams.rules.state import SeriesStore
-from dealstream.streams.tasks.signals import CustomerSignals
 
 STATE_VERSION = 1
 Record = dict[str, Any]  # a task payload, JSON-safe (ms ints, amounts as strings)
@@ -66,7 +65,7 @@ class CustomerState:
     def new(
         cls, retention_ms: dict[str, int], extremes_only: dict[str, frozenset[str]] | None = None
     ) -> CustomerState:
-        return cls(CustomerSignals(retention_ms=retention_ms, extremes_only=extremes_only))
+        return cls(SeriesStore(retention_ms=retention_ms, extremes_only=extremes_only))
 
     def visit(self, store_id: str, *, at_ms: int, pos: bool, region: str | None = None) -> None:
         v = self.stores.get(store_id)
@@ -118,7 +117,7 @@ class CustomerState:
         doc = _doc(data)
         stores = doc["stores"].items()
         return cls(
-            signals=CustomerSignals.restore(json.dumps(doc["signals"]).encode()),
+            signals=SeriesStore.restore(json.dumps(doc["signals"]).encode()),
             stores={k: Visits(int(a), int(b), int(c), d) for k, (a, b, c, d) in stores},
             tags={str(k): int(v) for k, v in doc["tags"].items()},
             purchases=[Purchase(int(p[0]), *p[1:]) for p in doc["purchases"]],

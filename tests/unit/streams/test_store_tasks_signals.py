@@ -1,8 +1,9 @@
-"""Store tasks' CustomerSignals skips evictions that have nothing due: it must leave exactly the
-state (and so the tasks, rows and snapshots) that the plain SeriesStore leaves."""
+"""SeriesStore skips evictions that have nothing due: it must leave exactly the state (and so
+the tasks, rows and snapshots) that walking every series at every eviction leaves."""
 
 from __future__ import annotations
 
+import bisect
 import json
 import random
 from typing import Any
@@ -16,12 +17,44 @@ from dealstream.connectors.pii import Desensitizer
 from dealstream.connectors.simulator.world import World
 from dealstream.sinks.clickhouse import tables
 from dealstream.streams.pipeline import BatchResult
-from dealstream.streams.rules.state import Point, SeriesStore
-from dealstream.streams.tasks import state as task_state
+from dealstream.streams.rules import state as rules_state
+from dealstream.streams.rules.state import NEVER, Point, SeriesStore
+from dealstream.streams.rules.windows import without_dominated
 from dealstream.streams.tasks.pipeline import StoreTasksPipeline
 from dealstream.streams.tasks.rules import BUNDLED_RULES
-from dealstream.streams.tasks.signals import NEVER, CustomerSignals
 from tests.unit.streams.test_store_tasks import DictChangelog, Feed, new
+
+
+class FullScan(SeriesStore):
+    """The reference: every eviction walks every series (what SeriesStore did before)."""
+
+    def evict(self, watermark_ms: int) -> int:
+        dropped = 0
+        for key, signals in self._series.items():
+            before = dropped
+            for signal, series in signals.items():
+                cutoff = watermark_ms - self.retention_ms.get(signal, 0)
+                i = min(bisect.bisect_right(series, cutoff, key=lambda p: p.ts), len(series) - 1)
+                if i > 0:
+                    del series[:i]
+                    dropped += i
+                extremes = self.extremes_only.get(signal)
+                settled = bisect.bisect_right(series, watermark_ms, key=lambda p: p.ts)
+                if extremes is not None and settled >= 2:
+                    kept = without_dominated(
+                        series[:settled],
+                        keep_max="max_over" in extremes,
+                        keep_min="min_over" in extremes,
+                    )
+                    if len(kept) != settled:
+                        series[:settled] = kept
+                        dropped += settled - len(kept)
+                        for width in self._widths.get(signal, ()):
+                            self._windows.pop((key, signal, width), None)
+            if dropped != before:
+                self.touched.add(key)
+        return dropped
+
 
 RETENTION = {"view": 4, "sku": 4, "purchase": 6}  # small times: ties are likely
 EXTREMES = {"purchase": frozenset[str]()}
@@ -60,8 +93,8 @@ drop = st.tuples(
 def test_evicting_only_what_is_due_leaves_what_series_store_leaves(
     extremes: dict[str, frozenset[str]], ops: list[tuple[str, str, str, int, int]]
 ) -> None:
-    plain = SeriesStore(retention_ms=RETENTION, extremes_only=extremes)
-    fast = CustomerSignals(retention_ms=RETENTION, extremes_only=extremes)
+    plain = FullScan(retention_ms=RETENTION, extremes_only=extremes)
+    fast = SeriesStore(retention_ms=RETENTION, extremes_only=extremes)
     for n, (op, key, signal, t, value) in enumerate(ops):
         if op == "append":
             for s in (plain, fast):
@@ -87,12 +120,12 @@ def test_evicting_only_what_is_due_leaves_what_series_store_leaves(
 
 
 def test_the_due_time_survives_a_restore_and_new_settings() -> None:
-    s = CustomerSignals(retention_ms={"purchase": 80})
+    s = SeriesStore(retention_ms={"purchase": 80})
     s.append("a", "purchase", Point(10, 1, "e1"))
     s.append("a", "purchase", Point(20, 1, "e2"))
     assert s.next_due == 90  # retention only: the first point leaves at 10 + 80
-    restored = CustomerSignals.restore(s.snapshot())
-    assert isinstance(restored, CustomerSignals) and restored.next_due == 90
+    restored = SeriesStore.restore(s.snapshot())
+    assert restored.next_due == 90
     restored.extremes_only = dict(EXTREMES)  # as the pipeline does after a restore
     assert restored.next_due == 20  # compacted: the second point settles at 20
     assert restored.evict(20) == 1 and restored.next_due == NEVER
@@ -149,7 +182,7 @@ def test_store_tasks_give_the_same_tasks_rows_and_snapshots_as_with_series_store
     messages = _world(late_share)
     outputs, snapshots, points = _run(messages)
     with monkeypatch.context() as m:
-        m.setattr(task_state, "CustomerSignals", SeriesStore)  # evict walks everything, always
+        m.setattr(rules_state.SeriesStore, "evict", FullScan.evict)  # walks everything, always
         old_outputs, old_snapshots, old_points = _run(messages)
     assert sum(len(o["tasks"]) for o in outputs) >= 10  # the comparison has tasks to compare
     assert sum(len(o["conversions"]) for o in outputs) > 0
