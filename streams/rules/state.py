@@ -269,14 +269,14 @@ class SeriesStore:
 
     def snapshot(self) -> bytes:
         """JSON bytes (never pickle: a snapshot must not be able to run code when restored)."""
-        return orjson.dumps({
+        # A Point is a named tuple: orjson hands it to ``tuple`` and writes [ts, value, id],
+        # without a Python list per point (40% of a store task customer's snapshot).
+        doc = {
             "v": self.SNAPSHOT_VERSION,
             "retention_ms": self._retention_ms,
-            "series": {
-                key: {sig: [[p.ts, p.value, p.event_id] for p in pts] for sig, pts in sigs.items()}
-                for key, sigs in self._series.items()
-            },
-        })  # fmt: skip
+            "series": self._series,
+        }
+        return orjson.dumps(doc, default=tuple)
 
     @classmethod
     def restore(cls, data: bytes) -> SeriesStore:
