@@ -261,6 +261,9 @@ class BusinessRulesPipeline:
         )
 
     # -- state hooks ---------------------------------------------------------------------------
+    def state_entries(self) -> int:
+        return sum(len(part.state) for part in self._parts.values())
+
     def snapshot(self) -> list[StateRecord]:
         """Changelog records for the rule+entity states changed since the last snapshot."""
         out: list[StateRecord] = []

@@ -102,6 +102,10 @@ class PartitionState:
         self._meta = entries.pop(META, None)
         self._keys = set(entries)
 
+    def __len__(self) -> int:
+        """Rule+entity entries the changelog holds (metadata aside)."""
+        return len(self._keys)
+
     def changes(
         self,
         changed: Mapping[str, Mapping[str, Any] | None],

@@ -186,6 +186,9 @@ class ForecastPipeline:
         )
 
     # -- state hooks -------------------------------------------------------------------------
+    def state_entries(self) -> int:
+        return len(self._keys)
+
     def snapshot(self) -> list[StateRecord]:
         """Changelog records for the keys (and signals) changed since the last snapshot."""
         entries = self._keys

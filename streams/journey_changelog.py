@@ -96,6 +96,10 @@ class Changelog:
         self._tombstones: set[bytes] = set()  # nulled at the last checkpoint, to delete now
         self._rewrite: set[bytes] = set()  # rolled back at restore: written again regardless
 
+    def __len__(self) -> int:
+        """Entries the changelog holds (the last checkpoint's keys)."""
+        return len(self._written)
+
     def pending(self) -> bool:
         """Whether the next checkpoint has records to write even if nothing changes."""
         return bool(self._tombstones or self._rewrite)

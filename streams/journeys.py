@@ -157,6 +157,9 @@ class JourneysPipeline:
     def _home(self, owned: set[tuple[str, int]]) -> bool:
         return any(p == HOME_PARTITION for _, p in owned)
 
+    def state_entries(self) -> int:
+        return len(self._log)
+
     def snapshot(self) -> list[StateRecord]:
         if not self._dirty or self._state is None:
             return []

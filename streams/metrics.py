@@ -53,6 +53,17 @@ CHECKPOINT_FAILURES = Counter(
     "Flushes that failed; offsets stay uncommitted and consumption pauses",
     ["pipeline", "reason"],
 )
+STATE_ENTRIES = Gauge(
+    "dealstream_state_entries",
+    "Keys of a pipeline's state held in memory (one changelog entry each), at the last checkpoint",
+    ["pipeline"],
+)
+SNAPSHOT_SECONDS = Histogram(
+    "dealstream_snapshot_seconds",
+    "Time a checkpoint spends building a pipeline's state records (the engine loop waits)",
+    ["pipeline"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 PAUSED = Gauge("dealstream_paused", "1 while consumption is paused by backpressure", ["pipeline"])
 CONSUMER_LAG = Gauge(
     "dealstream_consumer_lag", "Records behind the log end", ["pipeline", "topic", "partition"]

@@ -183,6 +183,9 @@ class RepForecastPipeline:
         self._watermark_ms: int | None = None  # newest updated_at seen
 
     # -- state hooks -------------------------------------------------------------------------
+    def state_entries(self) -> int:
+        return len(self._reps)
+
     def snapshot(self) -> list[StateRecord]:
         out = []
         for rep, state in self._reps.items():

@@ -149,6 +149,9 @@ class ReviewSentimentPipeline:
             SentimentModel.new(family=s.family, neutral_band=s.neutral_band, seed=s.seed_lexicon)
         )
 
+    def state_entries(self) -> int:
+        return len(self._models) + len(self._stores)
+
     def snapshot(self) -> list[StateRecord]:
         out: list[StateRecord] = []
         for partition, entry in self._models.items():

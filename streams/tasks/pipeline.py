@@ -121,6 +121,9 @@ class StoreTasksPipeline:
         self._skips: defaultdict[str, int] = defaultdict(int)  # added to SKIPPED once a batch
 
     # -- state hooks -------------------------------------------------------------------------
+    def state_entries(self) -> int:
+        return len(self._customers) + len(self._stock)
+
     def snapshot(self) -> list[StateRecord]:
         out: list[StateRecord] = []
         sign, topic = self._signer.sign, self.changelog_topic
