@@ -379,9 +379,10 @@ class BusinessRulesPipeline:
         part.applied[topic] = offset
         part.dirty = True
         result.processed += 1
-        for alert in part.engine.process(record, now_ms=now_ms):
+        ts = event_time_ms(record)
+        for alert in part.engine.process(record, now_ms=now_ms, ts=ts):
             result.raised(_stamp(alert, rules), by=message)
-        return event_time_ms(record)
+        return ts
 
     def _reject(self, rejected: Rejected, result: BatchResult) -> None:
         """Dead-letter a bad record of a topic we own; count it where another pipeline does."""

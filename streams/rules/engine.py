@@ -99,17 +99,23 @@ class RuleEngine:
 
     # -- events --------------------------------------------------------------------------------
     def process(
-        self, event: Mapping[str, Any], *, now_ms: int | None = None
+        self, event: Mapping[str, Any], *, now_ms: int | None = None, ts: int | None = None
     ) -> list[dict[str, Any]]:
-        """Alerts raised by one event; ``now_ms`` is processing time (defaults to event time)."""
+        """Alerts raised by one event; ``now_ms`` is processing time (defaults to event time),
+        ``ts`` the event's time when the caller has it already (see :func:`event_time_ms`)."""
         event_type = event.get("event_type")
-        ts = event_time_ms(event)
+        if ts is None:
+            ts = event_time_ms(event)
         if not isinstance(event_type, str) or ts is None:
+            return []
+        rules = self._by_type.get(event_type)
+        if not rules:
             return []
         event_id = str(event.get("event_id", ""))
         alerts: list[dict[str, Any]] = []
-        for rule in self._by_type.get(event_type, ()):
-            entity = _entity_key(rule, event)
+        key_scope = Scope(event, {}, _NO_STATE, "", 0)  # key expressions read the event only
+        for rule in rules:
+            entity = _entity_key(rule, key_scope)
             if entity is None:
                 continue
             state_key = f"{rule.id}\x1f{entity}"
@@ -305,8 +311,7 @@ def _plain(value: Value) -> Value:
 _NO_STATE = SeriesStore()  # key expressions read the event only
 
 
-def _entity_key(rule: BusinessRule, event: Mapping[str, Any]) -> str | None:
-    scope = Scope(event, {}, _NO_STATE, "", 0)
+def _entity_key(rule: BusinessRule, scope: Scope) -> str | None:
     parts = []
     for k in rule.key:
         v = k.fn(scope)
