@@ -250,12 +250,14 @@ class Worker:
                 text = r.read().decode()
         except OSError:
             return None
-        samples: dict[str, Any] = {"buckets": {}, "batch": {}}
+        samples: dict[str, Any] = {"buckets": {}, "batch": {}, "state": {}}
         counted, primary = self.role.counted, self.role.counted[0]
         for family in text_string_to_metric_families(text):
             for s in family.samples:
                 if s.name == "dealstream_commits_total" and primary in s.labels["pipeline"]:
                     samples["commits"] = s.value  # labelled by engine: "pos-transactions+..."
+                if s.name == "dealstream_state_entries":
+                    samples["state"][s.labels["pipeline"]] = int(s.value)
                 if s.name == "dealstream_events_in_total" and s.labels.get("pipeline") in counted:
                     samples["processed"] = samples.get("processed", 0.0) + s.value
                 if s.labels.get("pipeline") != primary:
@@ -538,6 +540,7 @@ def soak(broker: KafkaSettings, work: Path, rate: int, seconds: float) -> dict[s
     ensure_topics(kafka, topics)
     worker = Worker(kafka, f"bench-soak-{uuid.uuid4().hex[:8]}", work / "soak-chdb", idle_stop=None)
     series: list[tuple[float, float]] = []
+    state: list[tuple[float, dict[str, int]]] = []  # state entries per pipeline, every 30 s
     try:
         worker.start()
         producer = make_producer(kafka, client_id="bench-soak")
@@ -562,13 +565,17 @@ def soak(broker: KafkaSettings, work: Path, rate: int, seconds: float) -> dict[s
             if time.monotonic() >= next_sample:
                 worker.peak_rss = 0
                 worker.sample_rss()
-                series.append((round(time.monotonic() - t0, 1), round(worker.peak_rss / 2**20, 1)))
+                at = round(time.monotonic() - t0, 1)
+                series.append((at, round(worker.peak_rss / 2**20, 1)))
+                if len(series) % 6 == 1:
+                    state.append((at, (worker.metrics() or {}).get("state", {})))
                 next_sample += 5.0
         producer.flush(30)
     finally:
         worker.stop()
         delete_topics(kafka, [t.name for t in topics])
     warm = [mb for t, mb in series if t >= seconds / 5]
+    warm_state = [entries for t, entries in state if t >= seconds / 5 and entries]
     half = len(warm) // 2
     first_half = statistics.fmean(warm[:half]) if half else None
     second_half = statistics.fmean(warm[half:]) if half else None
@@ -579,6 +586,10 @@ def soak(broker: KafkaSettings, work: Path, rate: int, seconds: float) -> dict[s
         "rss_mb_after_warmup_first_half_mean": first_half and round(first_half, 1),
         "rss_mb_after_warmup_second_half_mean": second_half and round(second_half, 1),
         "rss_mb_max": max((mb for _, mb in series), default=None),
+        # What grew: state entries per pipeline at the first and last sample after warm-up.
+        "state_entries_after_warmup": warm_state[0] if warm_state else None,
+        "state_entries_at_end": warm_state[-1] if warm_state else None,
+        "state_entries_series": state,
         "series_mb": series,
     }
 
