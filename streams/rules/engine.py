@@ -72,8 +72,7 @@ class RuleEngine:
             if doc.get("v") != self.SNAPSHOT_VERSION:
                 raise ValueError(f"unsupported engine snapshot version {doc.get('v')!r}")
             self.store = SeriesStore.restore(doc["store"].encode())
-            self.store.retention_ms = retention
-            self.store.extremes_only = extremes
+            self.store.set_policy(retention, extremes)
             self.timers = TimerQueue.from_data(doc["timers"])
             self._suppressed = {str(k): int(v) for k, v in doc["suppressed"].items()}
             self.watermark_ms = int(doc["watermark_ms"])

@@ -71,9 +71,10 @@ class SeriesStore:
         # settings replaced), worked out again when needed. Never snapshotted.
         self._dues: dict[Slot, int] | None = None
         self._due = NEVER  # the earliest of them
-        self.retention_ms = dict(retention_ms or {})
+        self.retention_ms: dict[str, int] = {}
         # Signals read only through max_over/min_over/last: their settled points are compacted.
-        self.extremes_only = dict(extremes_only or {})
+        self.extremes_only: dict[str, Extremes] = {}
+        self.set_policy(retention_ms or {}, extremes_only or {})
         self._series: dict[str, dict[str, list[Point]]] = {}
         # Keys whose series changed since the owner last took them (incremental checkpoints).
         self.touched: set[str] = set()
@@ -81,22 +82,13 @@ class SeriesStore:
         self._windows: dict[tuple[str, str, int], SlidingWindow] = {}
         self._widths: dict[str, set[int]] = {}
 
-    # Owners set both after a restore: the due times then have to be worked out again.
-    @property
-    def retention_ms(self) -> dict[str, int]:
-        return self._retention_ms
-
-    @retention_ms.setter
-    def retention_ms(self, value: dict[str, int]) -> None:
-        self._retention_ms, self._dues = value, None
-
-    @property
-    def extremes_only(self) -> dict[str, Extremes]:
-        return self._extremes_only
-
-    @extremes_only.setter
-    def extremes_only(self, value: dict[str, Extremes]) -> None:
-        self._extremes_only, self._dues = value, None
+    def set_policy(
+        self, retention_ms: Mapping[str, int], extremes_only: Mapping[str, Extremes]
+    ) -> None:
+        """What to keep (owners set it after a restore, from their current rules); the due
+        times are worked out again when next needed. Set both only through here."""
+        self.retention_ms, self.extremes_only = dict(retention_ms), dict(extremes_only)
+        self._dues = None
 
     @property
     def next_due(self) -> int:
@@ -173,7 +165,7 @@ class SeriesStore:
         if watermark_ms < self._due:
             return 0
         dropped, earliest = 0, NEVER
-        retention, extremes_only = self._retention_ms, self._extremes_only
+        retention, extremes_only = self.retention_ms, self.extremes_only
         for slot, was in list(dues.items()):
             due = was
             if was <= watermark_ms:
@@ -233,8 +225,8 @@ class SeriesStore:
     def _due_of(self, signal: str, series: list[Point]) -> int:
         """When evict first changes a series of two points or more: its oldest point leaves
         the retention, or (compacted signals) its second point is settled."""
-        due = series[0].ts + self._retention_ms.get(signal, 0)
-        if signal in self._extremes_only and series[1].ts < due:
+        due = series[0].ts + self.retention_ms.get(signal, 0)
+        if signal in self.extremes_only and series[1].ts < due:
             return series[1].ts
         return due
 
@@ -273,7 +265,7 @@ class SeriesStore:
         # without a Python list per point (40% of a store task customer's snapshot).
         doc = {
             "v": self.SNAPSHOT_VERSION,
-            "retention_ms": self._retention_ms,
+            "retention_ms": self.retention_ms,
             "series": self._series,
         }
         return orjson.dumps(doc, default=tuple)
@@ -283,7 +275,7 @@ class SeriesStore:
         doc = json.loads(data)
         if doc.get("v") != cls.SNAPSHOT_VERSION:
             raise ValueError(f"unsupported state snapshot version {doc.get('v')!r}")
-        store = cls(retention_ms=doc["retention_ms"])  # the engine sets extremes_only
+        store = cls(retention_ms=doc["retention_ms"])  # owners set_policy() from their rules
         for key, sigs in doc["series"].items():
             store._series[key] = {
                 sig: [Point(int(ts), value, str(eid)) for ts, value, eid in pts]

@@ -159,8 +159,7 @@ class StoreTasksPipeline:
                     self._meta = Meta.from_json(data)
                 elif key.startswith(b"c:"):
                     c = CustomerState.from_json(data)
-                    c.signals.retention_ms = dict(self._retention)
-                    c.signals.extremes_only = dict(self._extremes)
+                    c.signals.set_policy(self._retention, self._extremes)
                     self._customers[key[2:].decode()] = c
                 elif key.startswith(b"i:"):
                     self._stock[key[2:].decode()] = StockState.from_json(data)

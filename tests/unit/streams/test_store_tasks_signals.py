@@ -126,7 +126,7 @@ def test_the_due_time_survives_a_restore_and_new_settings() -> None:
     assert s.next_due == 90  # retention only: the first point leaves at 10 + 80
     restored = SeriesStore.restore(s.snapshot())
     assert restored.next_due == 90
-    restored.extremes_only = dict(EXTREMES)  # as the pipeline does after a restore
+    restored.set_policy(restored.retention_ms, EXTREMES)  # as the pipeline does after a restore
     assert restored.next_due == 20  # compacted: the second point settles at 20
     assert restored.evict(20) == 1 and restored.next_due == NEVER
 
