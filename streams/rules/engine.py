@@ -52,14 +52,10 @@ class RuleEngine:
             for sig, ms in rule.retention().items():
                 retention[sig] = max(retention.get(sig, 0), ms)
         extremes = extremes_only(rules)
-        reads: dict[str, set[str]] = {}
-        for rule in rules:
-            for sig, names in rule.reads().items():
-                reads.setdefault(sig, set()).update(names)
         # Signals no rule reads (an absence rule's "customer_message") only say that an event
         # was seen: they arm and cancel timers but are never stored, so a conversation that got
         # its reply leaves nothing behind.
-        self._unread = frozenset(sig for sig, names in reads.items() if not names)
+        self._unread = frozenset(sig for sig, names in signal_reads(rules).items() if not names)
         # State keys changed since the last take_changes() (incremental checkpoints).
         self._dirty: set[str] = set()
         if state is None:
@@ -292,15 +288,20 @@ def extremes_only(rules: tuple[BusinessRule, ...]) -> dict[str, frozenset[str]]:
     >>> extremes_only(rules)
     {'pct': frozenset({'max_over'})}
     """
+    return {
+        sig: frozenset(names & _EXTREMES)
+        for sig, names in sorted(signal_reads(rules).items())
+        if names <= _EXTREMES | {"last"}
+    }
+
+
+def signal_reads(rules: tuple[BusinessRule, ...]) -> dict[str, set[str]]:
+    """How any of ``rules`` reads each recorded signal (see :meth:`BusinessRule.reads`)."""
     reads: dict[str, set[str]] = {}
     for rule in rules:
         for sig, names in rule.reads().items():
             reads.setdefault(sig, set()).update(names)
-    return {
-        sig: frozenset(names & _EXTREMES)
-        for sig, names in sorted(reads.items())
-        if names <= _EXTREMES | {"last"}
-    }
+    return reads
 
 
 def _plain(value: Value) -> Value:
