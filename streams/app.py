@@ -7,6 +7,8 @@ control stream so far is ``config.rules.v1``: rule documents hot-reloaded into t
 
 from __future__ import annotations
 
+import tempfile
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +36,10 @@ def create_app(
         # Before the engines start, so that no record is processed under stale rules.
         reloader.bootstrap(kafka)
     hide_authentication_requests()
+    # faust makes its data directory (for faust tables) at start, by default "<app id>-data" in
+    # the working directory. The worker has no faust tables and the control app id is new on
+    # every start, so the default would leave a directory behind per start: use a scratch one.
+    scratch = tempfile.TemporaryDirectory(prefix="dealstream-faust-")
     app = faust.App(
         rules_config.control_app_id(worker.app_id) if targets else worker.app_id,
         broker=f"kafka://{kafka.bootstrap}",
@@ -48,7 +54,9 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         topic_allow_declare=False,
         topic_disable_leader=True,
+        datadir=scratch.name,
     )
+    weakref.finalize(app, scratch.cleanup)
     if targets:
         rules_config.install_agent(app, kafka, reloader)
     app.boot_strategy = app.BootStrategy(app, enable_kafka=bool(app.agents))
