@@ -47,6 +47,7 @@ from dealstream.broker.settings import KafkaSettings
 from dealstream.broker.standard_topics import standard_topics
 from dealstream.broker.topics import delete_topics, ensure_topics
 from dealstream.schemas import codec
+from dealstream.streams.business import BUNDLED_RULES
 from dealstream.streams.pos import TOPIC as POS_TOPIC
 from dealstream.streams.rules.bench import compliance_messages_per_second
 
@@ -225,6 +226,7 @@ class Worker:
     chdb: Path
     idle_stop: float | None = 3.0
     role: Role = ALL_IN_ONE
+    env: dict[str, str] = field(default_factory=dict)  # more settings, after the role's
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     peak_rss: int = 0
@@ -238,6 +240,7 @@ class Worker:
             "DEALSTREAM_WORKER_GROUP_ID": self.group,
             "DEALSTREAM_WORKER_WEB_PORT": str(self.port),
             **self.role.env,
+            **self.env,
         }
         args = [sys.executable, "-m", "dealstream.cli.main", "worker"]
         if self.idle_stop is not None:
@@ -532,13 +535,36 @@ def latency(
 SOAK_CHUNK = 20_000
 
 
-def soak(broker: KafkaSettings, work: Path, rate: int, seconds: float) -> dict[str, Any]:
+def short_horizons(horizon_s: int, work: Path) -> dict[str, str]:
+    """Worker settings that end the state of an unanswered conversation after ``horizon_s``:
+    the bundled rules with every absence rule's ``within`` shortened (72 h), and channel health's
+    SLA clock (30 min + 1 h of lateness). Soaked with these, state is at its steady size once
+    the warm-up is longer than the horizon, so RSS growth after it is a leak, not retention."""
+    rules = yaml.safe_load(BUNDLED_RULES.read_text(encoding="utf-8"))
+    for rule in rules["rules"]:
+        if rule.get("absence"):
+            rule["absence"]["within"] = f"{horizon_s}s"
+    path = work / f"rules-{horizon_s}s.yaml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return {
+        "DEALSTREAM_BUSINESS_RULES_FILE": str(path),
+        "DEALSTREAM_CHANNEL_HEALTH_SLA_S": str(horizon_s),
+        "DEALSTREAM_JOURNEYS_SLA_LATENESS_S": "0",
+    }
+
+
+def soak(
+    broker: KafkaSettings, work: Path, rate: int, seconds: float, horizon_s: int | None = None
+) -> dict[str, Any]:
     """Memory over a long paced run of fresh events (new ids, event time moving with the wall
-    clock): RSS every 5 s; growth after the first fifth (warm-up)."""
+    clock): RSS every 5 s; growth after the first fifth (warm-up). ``horizon_s``: see
+    :func:`short_horizons` (None: the shipped settings, whose 72 h outlast any soak)."""
     kafka = broker.model_copy(update={"topic_prefix": f"benchsoak{uuid.uuid4().hex[:8]}."})
     topics = standard_topics(kafka)
     ensure_topics(kafka, topics)
-    worker = Worker(kafka, f"bench-soak-{uuid.uuid4().hex[:8]}", work / "soak-chdb", idle_stop=None)
+    env = short_horizons(horizon_s, work) if horizon_s else {}
+    group = f"bench-soak-{uuid.uuid4().hex[:8]}"
+    worker = Worker(kafka, group, work / f"soak-chdb-{group}", idle_stop=None, env=env)
     series: list[tuple[float, float]] = []
     state: list[tuple[float, dict[str, int]]] = []  # state entries per pipeline, every 30 s
     try:
@@ -582,6 +608,7 @@ def soak(broker: KafkaSettings, work: Path, rate: int, seconds: float) -> dict[s
     return {
         "rate": rate,
         "seconds": seconds,
+        "horizon_s": horizon_s,
         "events": i,
         "rss_mb_after_warmup_first_half_mean": first_half and round(first_half, 1),
         "rss_mb_after_warmup_second_half_mean": second_half and round(second_half, 1),
@@ -627,6 +654,13 @@ def main(argv: list[str] | None = None) -> int:
         "--soak-seconds", type=float, default=0.0, help="also run a paced memory soak this long"
     )
     parser.add_argument("--soak-rate", type=int, default=5_000)
+    parser.add_argument(
+        "--soak-horizon-s",
+        type=int,
+        default=0,
+        help="also soak with unanswered conversations' state ending after this many seconds "
+        "(shorter than the warm-up: what still grows is a leak)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -702,6 +736,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.soak_seconds:
             soaked = soak(broker, work, args.soak_rate, args.soak_seconds)
             console.print(f"soak: { ({k: v for k, v in soaked.items() if k != 'series_mb'}) }")
+        soaked_short = None
+        if args.soak_seconds and args.soak_horizon_s:
+            soaked_short = soak(
+                broker, work, args.soak_rate, args.soak_seconds, args.soak_horizon_s
+            )
+            shown = {k: v for k, v in soaked_short.items() if k != "series_mb"}
+            console.print(f"soak, {args.soak_horizon_s} s horizons: {shown}")
         if statistics.fmean(sizes) < 250:
             notes.append(
                 f"events average {statistics.fmean(sizes):.0f} B of Avro value (real simulator "
@@ -755,6 +796,7 @@ def main(argv: list[str] | None = None) -> int:
                 "compliance_messages_per_s_5000_phrases": phrases_per_s,
                 "pipeline_costs_in_memory": costs,
                 "soak": soaked,
+                "soak_short_horizons": soaked_short,
                 "details": {"ceiling": ceil, "one_worker": one, "two_workers": two},
                 "machine": machine(),
                 "method": METHOD,
