@@ -52,6 +52,12 @@ SKIPPED = Counter(
     "Records the business rules did not evaluate",
     ["reason"],
 )
+TIMERS_REFUSED = Counter(
+    "dealstream_business_rules_timers_refused_total",
+    "Timers an absence or sequence rule could not arm: the partition had "
+    "DEALSTREAM_BUSINESS_MAX_PENDING_TIMERS pending (its alert will not be raised)",
+    ["rule"],
+)
 
 
 def rule_event_types() -> tuple[str, ...]:
@@ -71,6 +77,11 @@ class BusinessSettings(BaseSettings):
     """Topics read; a reloaded rule set may only record these (the subscription is fixed)."""
     lateness_ms: int = 0
     """Timers fire when the newest event time of a batch minus this passes them."""
+    max_pending_timers: int = Field(default=200_000, ge=1)
+    """Pending timers per partition (about 1 KB of memory each): an absence rule keeps one per
+    unanswered conversation for its whole ``within`` (72 h), so the rate of unanswered chats
+    times that sets the memory. Beyond it new timers are refused and counted in
+    dealstream_business_rules_timers_refused_total."""
 
     def load(self) -> RuleSet:
         """The starting rule set; a bad file fails fast with its line and column."""
@@ -161,6 +172,7 @@ class _Partition:
     state: PartitionState = field(default_factory=PartitionState)
     applied: dict[str, int] = field(default_factory=dict)  # topic -> last offset in the state
     dirty: bool = False
+    warned_full: bool = False  # logged that its timers are at the limit
 
 
 class BusinessRulesPipeline:
@@ -179,6 +191,7 @@ class BusinessRulesPipeline:
         changelog_topic: str = CHANGELOG_TOPIC,
         dead_letter_topics: Collection[str] = (),
         lateness_ms: int = 0,
+        max_pending_timers: int | None = None,
     ) -> None:
         """``topics`` maps each topic read to the reader of its event type (share it with the
         topic's other pipelines to decode once); bad records of ``dead_letter_topics`` are
@@ -189,6 +202,7 @@ class BusinessRulesPipeline:
         self._types = {t: r.event_type for t, r in topics.items()}
         self._dead_letter = frozenset(dead_letter_topics)
         self._lateness_ms = lateness_ms
+        self._max_timers = max_pending_timers
         self._reader = state_reader
         self._rules = rules
         self._next = rules  # written by the reload agent, read by the engine thread
@@ -219,6 +233,7 @@ class BusinessRulesPipeline:
             changelog_topic=kafka.topic(CHANGELOG_TOPIC),
             dead_letter_topics=[t for t in topics if t not in owned_elsewhere],
             lateness_ms=settings.lateness_ms,
+            max_pending_timers=settings.max_pending_timers,
         )
 
     # -- rules ---------------------------------------------------------------------------------
@@ -295,7 +310,7 @@ class BusinessRulesPipeline:
 
     def _restore(self, number: int, values: Mapping[bytes, bytes]) -> _Partition:
         if not values:
-            return _Partition(RuleEngine(self._rules.rules))
+            return _Partition(self._engine())
         if META not in values:
             # The metadata entry is written last and acknowledged before any commit, so only a
             # crash inside the partition's first checkpoint leaves entries without it; nothing
@@ -305,15 +320,19 @@ class BusinessRulesPipeline:
                 "%s[%d]: %d entries of an unfinished first checkpoint ignored",
                 self.changelog_topic, number, len(values),
             )  # fmt: skip
-            return _Partition(RuleEngine(self._rules.rules))
+            return _Partition(self._engine())
         try:
             state, engine_bytes, applied = PartitionState.restore(values)
-            engine = RuleEngine(self._rules.rules, state=engine_bytes)
+            engine = self._engine(engine_bytes)
         except (StateError, ValueError, KeyError) as error:
             raise StateError(
                 f"{self.changelog_topic}[{number}] cannot be restored: {error}"
             ) from error
         return _Partition(engine, state, applied)
+
+    def _engine(self, state: bytes | None = None) -> RuleEngine:
+        """An engine on the adopted rules (the only ones a batch or restore uses)."""
+        return RuleEngine(self._rules.rules, state=state, max_timers=self._max_timers)
 
     def revoked(self, partitions: Sequence[tuple[str, int]]) -> None:
         """Drop partition numbers none of whose topics are ours any more (state is in the log)."""
@@ -355,7 +374,22 @@ class BusinessRulesPipeline:
                 if fired:
                     part.dirty = True
                     result.alerts.extend(_stamp(a, rules) for a in fired)
+        for number, part in self._parts.items():
+            self._count_refused(number, part)
         return result
+
+    def _count_refused(self, number: int, part: _Partition) -> None:
+        refused = part.engine.take_refused()
+        for rule_id, n in refused.items():
+            TIMERS_REFUSED.labels(rule_id).inc(n)
+        if refused and not part.warned_full:
+            part.warned_full = True
+            log.warning(
+                "%s[%d]: %d timers pending, the limit: new ones are refused (their alerts will "
+                "not be raised) until some fire; raise DEALSTREAM_BUSINESS_MAX_PENDING_TIMERS "
+                "if memory allows (~1 KB each)",
+                self.changelog_topic, number, len(part.engine.timers),
+            )  # fmt: skip
 
     def _apply(
         self,
@@ -372,7 +406,7 @@ class BusinessRulesPipeline:
         number, offset = cast(int, message.partition()), cast(int, message.offset())
         part = self._parts.get(number)
         if part is None:
-            part = self._parts[number] = _Partition(RuleEngine(rules.rules))
+            part = self._parts[number] = _Partition(self._engine())
         if offset <= part.applied.get(topic, -1):
             SKIPPED.labels("already_applied").inc()
             return None

@@ -40,7 +40,15 @@ class RuleEngine:
 
     SNAPSHOT_VERSION = 1
 
-    def __init__(self, rules: tuple[BusinessRule, ...], *, state: bytes | None = None) -> None:
+    def __init__(
+        self,
+        rules: tuple[BusinessRule, ...],
+        *,
+        state: bytes | None = None,
+        max_timers: int | None = None,
+    ) -> None:
+        """``max_timers`` bounds the pending timers (absence and sequence rules); beyond it new
+        ones are refused and counted (:meth:`take_refused`)."""
         self.rules = rules
         self._by_type: dict[str, list[BusinessRule]] = {}
         for rule in rules:
@@ -60,7 +68,7 @@ class RuleEngine:
         self._dirty: set[str] = set()
         if state is None:
             self.store = SeriesStore(retention_ms=retention, extremes_only=extremes)
-            self.timers = TimerQueue()
+            self.timers = TimerQueue(limit=max_timers)
             self._suppressed: dict[str, int] = {}
             self.watermark_ms = 0
         else:
@@ -69,7 +77,7 @@ class RuleEngine:
                 raise ValueError(f"unsupported engine snapshot version {doc.get('v')!r}")
             self.store = SeriesStore.restore(doc["store"].encode())
             self.store.set_policy(retention, extremes)
-            self.timers = TimerQueue.from_data(doc["timers"])
+            self.timers = TimerQueue.from_data(doc["timers"], limit=max_timers)
             self._suppressed = {str(k): int(v) for k, v in doc["suppressed"].items()}
             self.watermark_ms = int(doc["watermark_ms"])
             self.store.forget(self._unread)  # stored by older versions or other rules
@@ -80,7 +88,7 @@ class RuleEngine:
 
     def with_rules(self, rules: tuple[BusinessRule, ...]) -> RuleEngine:
         """A new engine on new rules that keeps this one's state (state is keyed by rule id)."""
-        return RuleEngine(rules, state=self.snapshot())
+        return RuleEngine(rules, state=self.snapshot(), max_timers=self.timers.limit)
 
     def snapshot(self) -> bytes:
         doc = {
@@ -227,6 +235,11 @@ class RuleEngine:
                 doc["suppressed"] = self._suppressed[key]
             out[key] = doc or None
         return out
+
+    def take_refused(self) -> dict[str, int]:
+        """Timers refused by a full queue since the last call, by rule id."""
+        refused, self.timers.refused = self.timers.refused, {}
+        return refused
 
     def meta(self) -> dict[str, Any]:
         """What a snapshot holds besides the keys: versions, watermark, retention."""

@@ -2,12 +2,17 @@
 
 At most one pending timer per (rule, key); ``pop_due(watermark)`` hands back, in due order,
 the timers the watermark has passed. Snapshots to plain data with the rest of the engine state.
+A ``limit`` bounds the pending timers: a full queue refuses new ones and counts them per rule
+(an absence rule arms one per unanswered conversation and keeps it for days).
 
 >>> q = TimerQueue()
 >>> q.schedule(Timer(due_ms=100, rule_id="r", key="k", started_ms=0, event_ids=("e1",)))
 True
 >>> q.cancel("r", "k"), q.pop_due(1000)
 (True, [])
+>>> full = TimerQueue(limit=1)
+>>> [full.schedule(Timer(100, "r", k, 0, ())) for k in ("a", "b")], full.refused
+([True, False], {'r': 1})
 """
 
 from __future__ import annotations
@@ -27,15 +32,22 @@ class Timer:
 
 
 class TimerQueue:
-    def __init__(self) -> None:
+    def __init__(self, *, limit: int | None = None) -> None:
         self._heap: list[tuple[int, int, str, str]] = []
         self._active: dict[tuple[str, str], tuple[int, Timer]] = {}
         self._seq = 0
+        self.limit = limit
+        # Timers refused because the queue was full, by rule, since the owner last reset it.
+        self.refused: dict[str, int] = {}
 
     def schedule(self, timer: Timer) -> bool:
-        """Arm a timer; False (and no change) if one is already pending for its rule and key."""
+        """Arm a timer; False (and no change) if one is already pending for its rule and key,
+        or if ``limit`` timers are pending (then counted in ``refused``)."""
         ident = (timer.rule_id, timer.key)
         if ident in self._active:
+            return False
+        if self.limit is not None and len(self._active) >= self.limit:
+            self.refused[timer.rule_id] = self.refused.get(timer.rule_id, 0) + 1
             return False
         self._seq += 1
         self._active[ident] = (self._seq, timer)
@@ -84,7 +96,9 @@ class TimerQueue:
         return [_data(t) for _, t in timers]
 
     @classmethod
-    def from_data(cls, data: list[dict[str, Any]]) -> TimerQueue:
+    def from_data(cls, data: list[dict[str, Any]], *, limit: int | None = None) -> TimerQueue:
+        """The queue of a snapshot; every restored timer is kept, even beyond a lowered
+        ``limit`` (which then refuses new ones until enough have fired)."""
         q = cls()
         for d in data:
             q.schedule(
@@ -96,6 +110,7 @@ class TimerQueue:
                     tuple(str(e) for e in d["event_ids"]),
                 )
             )
+        q.limit = limit
         return q
 
 

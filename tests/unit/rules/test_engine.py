@@ -213,3 +213,12 @@ def test_structural_errors() -> None:
         load_rules(
             BAD_RULE.replace("when: {when}", absence),
         )
+
+
+def test_hot_reload_keeps_the_timer_limit() -> None:
+    limited = RuleEngine(load_rules(RULES), max_timers=1)
+    limited.process(ev("crm.contact", T0, "a1", customer="c1"))
+    reloaded = limited.with_rules(load_rules(RULES.replace("version: 2", "version: 3")))
+    reloaded.process(ev("crm.contact", T0, "a2", customer="c2"))
+    assert len(reloaded.timers) == 1 and reloaded.take_refused() == {"follow_up_missing": 1}
+    assert reloaded.take_refused() == {}

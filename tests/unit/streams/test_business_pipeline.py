@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Message
+from prometheus_client import REGISTRY
 
 from dealstream.schemas import codec
 from dealstream.schemas.samples import sample_event
@@ -102,7 +103,9 @@ def rules(text: str = TEXT, version: str = "v1") -> RuleSet:
     return compile_rule_set(text, version=version, author="test")
 
 
-def pipeline(log: DictChangelog, ruleset: RuleSet | None = None) -> BusinessRulesPipeline:
+def pipeline(
+    log: DictChangelog, ruleset: RuleSet | None = None, *, max_pending_timers: int | None = None
+) -> BusinessRulesPipeline:
     topics = {
         t: RecordReader(et)
         for t, et in (
@@ -119,6 +122,7 @@ def pipeline(log: DictChangelog, ruleset: RuleSet | None = None) -> BusinessRule
         topics=topics,
         changelog_topic=CHANGELOG,
         dead_letter_topics={INV, IOT},
+        max_pending_timers=max_pending_timers,
     )
 
 
@@ -164,6 +168,40 @@ def test_absence_timer_fires_on_the_batch_event_time_and_a_reply_cancels_it() ->
     (alert,) = p.process([chat(2, 1, T0 + 73 * H, "conv-c", "BOT")]).alerts
     assert alert["rule_id"] == "customer_waiting_72h" and alert["entity_key"] == "conv-a"
     assert alert["attributes"]["missing"] == "rep_reply"
+
+
+def refused(rule_id: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "dealstream_business_rules_timers_refused_total", {"rule": rule_id}
+    )
+    return value or 0.0
+
+
+def test_a_partition_at_its_timer_limit_refuses_new_timers_counts_them_and_keeps_restored_ones(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = DictChangelog()
+    p = pipeline(log, max_pending_timers=2)
+    p.assigned([(t, n) for t in p.topics for n in (0, 1)])
+    before = refused("customer_waiting_72h")
+    waiting = [chat(0, o, T0, f"conv-{o}", "CUSTOMER") for o in range(3)]
+    p.process([*waiting, chat(1, 0, T0, "conv-other-partition", "CUSTOMER")])
+    assert refused("customer_waiting_72h") - before == 1  # conv-2: partition 0 was full
+    assert "limit" in caplog.text and "DEALSTREAM_BUSINESS_MAX_PENDING_TIMERS" in caplog.text
+    log.write(p.snapshot())
+
+    # A restart with a lower limit keeps every restored timer: state is never dropped.
+    restored = pipeline(log, max_pending_timers=1)
+    restored.assigned([(t, n) for t in restored.topics for n in (0, 1)])
+    later = [chat(1, 1, T0 + 73 * H, "conv-late", "BOT")]
+    fired = {a["entity_key"] for a in restored.process(later).alerts}
+    assert fired == {"conv-0", "conv-1", "conv-other-partition"}
+    # Fired timers make room again, under the new limit.
+    restored.process([chat(0, 3, T0 + 74 * H, "conv-3", "CUSTOMER")])
+    restored.process([chat(0, 4, T0 + 74 * H, "conv-4", "CUSTOMER")])
+    assert refused("customer_waiting_72h") - before == 2
+    alerts = restored.process([chat(1, 2, T0 + 150 * H, "conv-late", "BOT")]).alerts
+    assert [a["entity_key"] for a in alerts] == ["conv-3"]
 
 
 def test_snapshot_restore_continues_the_same_and_skips_replayed_records() -> None:
