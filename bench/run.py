@@ -613,12 +613,27 @@ def soak(
         "rss_mb_after_warmup_first_half_mean": first_half and round(first_half, 1),
         "rss_mb_after_warmup_second_half_mean": second_half and round(second_half, 1),
         "rss_mb_max": max((mb for _, mb in series), default=None),
+        "rss_mb_per_min_second_half": growth_mb_per_min(series, since_s=seconds * 0.6),
         # What grew: state entries per pipeline at the first and last sample after warm-up.
         "state_entries_after_warmup": warm_state[0] if warm_state else None,
         "state_entries_at_end": warm_state[-1] if warm_state else None,
         "state_entries_series": state,
         "series_mb": series,
     }
+
+
+def growth_mb_per_min(series: list[tuple[float, float]], *, since_s: float) -> float | None:
+    """Least-squares slope of RSS (MB per minute) over the samples from ``since_s`` on: what a
+    flat run shows as noise around zero, and a leak or filling state as a steady rise.
+
+    >>> growth_mb_per_min([(0.0, 100.0), (60.0, 101.0), (120.0, 102.0)], since_s=0)
+    1.0
+    """
+    points = [(t, mb) for t, mb in series if t >= since_s]
+    if len(points) < 2:
+        return None
+    slope = statistics.linear_regression([t for t, _ in points], [mb for _, mb in points]).slope
+    return round(slope * 60, 2)
 
 
 # --------------------------------------------------------------------------- main
