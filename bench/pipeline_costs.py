@@ -40,9 +40,6 @@ PARTITIONS = 4
 class EmptyState:
     """A changelog with nothing in it: every pipeline starts cold."""
 
-    def __init__(self, *_: Any, **__: Any) -> None:
-        pass
-
     def read(self, topic: str, partitions: Sequence[int]) -> State:
         return {p: {} for p in partitions}
 
@@ -67,12 +64,7 @@ def messages(count: int, kafka: KafkaSettings) -> list[Message]:
 
 def build(kafka: KafkaSettings) -> list[Pipeline]:
     worker.tune_gc(WorkerSettings().gc_threshold)  # as in a worker process
-    original = worker.ChangelogReader
-    worker.ChangelogReader = EmptyState  # type: ignore[assignment,misc]
-    try:
-        pipelines = worker.default_pipelines(kafka)
-    finally:
-        worker.ChangelogReader = original  # type: ignore[misc]
+    pipelines = worker.default_pipelines(kafka, state_reader=EmptyState())
     for pipeline in pipelines:
         if isinstance(pipeline, StatefulPipeline):
             pipeline.assigned([(t, p) for t in pipeline.topics for p in range(PARTITIONS)])

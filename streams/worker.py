@@ -25,7 +25,7 @@ from dealstream.sinks.wecom.delivery import delivery_listeners
 from dealstream.streams import metrics
 from dealstream.streams.app import create_app
 from dealstream.streams.business import BusinessRulesPipeline, BusinessSettings
-from dealstream.streams.changelog import ChangelogReader
+from dealstream.streams.changelog import ChangelogReader, StateReader
 from dealstream.streams.compliance import TOPIC as COMPLIANCE_TOPIC
 from dealstream.streams.compliance import CompliancePipeline, ComplianceSettings
 from dealstream.streams.dead_letter_archive import DeadLetterArchivePipeline, dead_letter_topics
@@ -79,7 +79,12 @@ def shared_readers(kafka: KafkaSettings, resolve: SchemaResolver | None) -> dict
     }
 
 
-def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
+def default_pipelines(
+    kafka: KafkaSettings, *, state_reader: StateReader | None = None
+) -> list[Pipeline]:
+    """Every pipeline a worker can run, restoring state through ``state_reader`` (default: the
+    changelog topics on the broker; benchmarks and tests pass an empty one to start cold)."""
+    changelogs = state_reader or ChangelogReader(kafka)
     resolve = registry.resolver()
     readers = shared_readers(kafka, resolve)
     pos_records = readers[kafka.topic(POS_TOPIC)]
@@ -95,7 +100,7 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
         ForecastPipeline.from_settings(
             kafka,
             ForecastSettings(),
-            state_reader=ChangelogReader(kafka),
+            state_reader=changelogs,
             records=pos_records,
             resolver=resolve,
         ),
@@ -103,7 +108,7 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
     review_settings = ReviewSettings()
     pipelines.append(
         ReviewSentimentPipeline(
-            state_reader=ChangelogReader(kafka),
+            state_reader=changelogs,
             topic=kafka.topic(REVIEWS_TOPIC),
             changelog_topic=kafka.topic(REVIEWS_CHANGELOG),
             chat_topic=kafka.topic(COMPLIANCE_TOPIC) if review_settings.chats else None,
@@ -117,7 +122,7 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
         BusinessRulesPipeline.from_settings(
             kafka,
             BusinessSettings(),
-            state_reader=ChangelogReader(kafka),
+            state_reader=changelogs,
             readers=readers,
             owned_elsewhere={t for p in pipelines for t in p.topics},
             resolver=resolve,
@@ -126,7 +131,7 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
     # Rep forecasts read ERP orders after the business pipeline, which dead-letters bad ones.
     pipelines.append(
         RepForecastPipeline(
-            state_reader=ChangelogReader(kafka),
+            state_reader=changelogs,
             topic=kafka.topic(ERP_ORDER_TOPIC),
             changelog_topic=kafka.topic(REP_FORECAST_CHANGELOG),
             settings=RepForecastSettings(),
@@ -136,13 +141,13 @@ def default_pipelines(kafka: KafkaSettings) -> list[Pipeline]:
     # Journeys and channel health last: the pipelines above dead-letter their topics' bad records.
     pipelines.append(
         JourneysPipeline.from_settings(
-            kafka, state_reader=ChangelogReader(kafka), readers=readers, resolver=resolve
+            kafka, state_reader=changelogs, readers=readers, resolver=resolve
         )
     )
     # Store tasks read views, purchases and stock; the pipelines above dead-letter bad ones.
     pipelines.append(
         StoreTasksPipeline(
-            state_reader=ChangelogReader(kafka),
+            state_reader=changelogs,
             topic_prefix=kafka.topic_prefix,
             readers=readers,
             resolver=resolve,

@@ -25,8 +25,6 @@ PREFIX = "entries."
 class EmptyChangelog:
     """Nothing to restore: every pipeline starts cold."""
 
-    def __init__(self, *_: Any, **__: Any) -> None: ...
-
     def read(self, topic: str, partitions: Sequence[int]) -> State:
         return {p: {} for p in partitions}
 
@@ -63,11 +61,11 @@ def events(count: int) -> list[Message]:
 
 
 @pytest.fixture
-def stateful(monkeypatch: pytest.MonkeyPatch) -> list[StatefulPipeline]:
-    monkeypatch.setattr(worker, "ChangelogReader", EmptyChangelog)
+def stateful() -> list[StatefulPipeline]:
+    kafka = KafkaSettings(topic_prefix=PREFIX)
     found = [
         p
-        for p in worker.default_pipelines(KafkaSettings(topic_prefix=PREFIX))
+        for p in worker.default_pipelines(kafka, state_reader=EmptyChangelog())
         if isinstance(p, StatefulPipeline)
     ]
     for p in found:
