@@ -39,6 +39,7 @@ from confluent_kafka import Message
 from rich.console import Console
 from rich.table import Table
 
+from dealstream.broker.headers import producer_headers
 from dealstream.models import snapshot
 from dealstream.models.accuracy import AccuracyStats
 from dealstream.models.forecaster import Forecaster, ForecasterConfig
@@ -204,7 +205,10 @@ def real_series() -> dict[str, list[float]]:
 
     return {
         "wineind": [float(v) for v in load_wineind()],
-        "airline_passengers": [float(y) for _, y in AirlinePassengers()],
+        "airline_passengers": [
+            float(y)
+            for _, y in AirlinePassengers()  # type: ignore[no-untyped-call]  # river: untyped
+        ],
     }
 
 
@@ -264,7 +268,8 @@ def world_messages(world: World, weeks: int) -> tuple[list[Message], list[Messag
             value, headers = codec.encode("pos.transaction", rec)
             offset = offsets[partition] = offsets.get(partition, -1) + 1
             pos.append(Message(topic="pos.transactions.v1", partition=partition, offset=offset,
-                               key=key.encode(), value=value, headers=headers))  # fmt: skip
+                               key=key.encode(), value=value,
+                               headers=producer_headers(headers)))  # fmt: skip
     notices: list[Message] = []
     regions = sorted({key.split("|")[1] for key in world.sales})
     for region in regions:
@@ -278,7 +283,7 @@ def world_messages(world: World, weeks: int) -> tuple[list[Message], list[Messag
             rec["occurred_at"] = rec["ingested_at"] = at
             value, headers = codec.encode("tender.notice", rec)
             notices.append(Message(topic=TENDERS, partition=0, offset=len(notices),
-                                   value=value, headers=headers))  # fmt: skip
+                                   value=value, headers=producer_headers(headers)))  # fmt: skip
     return pos, notices
 
 
@@ -368,7 +373,7 @@ def pos_messages(n: int, keys: int, weeks: int, seed: int) -> list[Message]:
         key = f"SKU{k}|R{k % 4}".encode()
         out.append(
             Message(topic="pos.transactions.v1", partition=k % 4, offset=i, key=key,
-                    value=value, headers=headers)
+                    value=value, headers=producer_headers(headers))
         )  # fmt: skip
     return out
 

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import yaml
@@ -42,7 +42,7 @@ from rich.table import Table
 from bench import pipeline_costs
 from bench.events import CHAT_EVERY, CHAT_TOPIC, Encoded, make_events
 from dealstream.broker.clients import make_consumer, make_producer
-from dealstream.broker.headers import producer_headers
+from dealstream.broker.headers import producer_headers, record_headers
 from dealstream.broker.settings import KafkaSettings
 from dealstream.broker.standard_topics import standard_topics
 from dealstream.broker.topics import delete_topics, ensure_topics
@@ -194,7 +194,7 @@ def ceiling(kafka: KafkaSettings, expected: int) -> dict[str, Any]:
                 if msg.error():
                     errors += 1
                     continue
-                decoders[msg.topic()](msg.value(), msg.headers())
+                decoders[cast(str, msg.topic())](cast(bytes, msg.value()), record_headers(msg))
                 seen += 1
             last = time.perf_counter()
     finally:
@@ -426,7 +426,7 @@ def latency(
             for msg in batch:
                 if msg.error():
                     continue
-                decoders[msg.topic()](msg.value(), msg.headers())
+                decoders[cast(str, msg.topic())](cast(bytes, msg.value()), record_headers(msg))
                 bare_ms.append(time.time() * 1000 - msg.timestamp()[1])
         consumer.close()
 
@@ -442,7 +442,7 @@ def latency(
                 if msg.error():
                     continue
                 now = time.time() * 1000
-                alert = decode(msg.value(), msg.headers())
+                alert = decode(cast(bytes, msg.value()), record_headers(msg))
                 produced = sent.get(alert["input_event_ids"][0])
                 if produced is not None:
                     alert_ms.append(now - produced)
