@@ -48,7 +48,7 @@ from dealstream.models.registry import ModelSpec
 from dealstream.models.state import KeyState
 from dealstream.schemas import codec
 from dealstream.schemas.samples import sample_event
-from dealstream.streams.changelog import State
+from dealstream.streams.changelog import EmptyChangelog
 from dealstream.streams.forecast import (
     FORECAST_ACCURACY,
     FORECASTS,
@@ -353,9 +353,6 @@ def _stream_score(forecasts: list[Any], scored: list[Any], warmup: int) -> Score
 
 
 # -- 4. pipeline throughput -------------------------------------------------------------------
-class EmptyChangelog:
-    def read(self, topic: str, partitions: Sequence[int]) -> State:
-        return {p: {} for p in partitions}
 
 
 def pos_messages(n: int, keys: int, weeks: int, seed: int) -> list[Message]:

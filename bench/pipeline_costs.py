@@ -20,7 +20,6 @@ import json
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +29,11 @@ from bench.events import make_events
 from dealstream.broker.headers import producer_headers
 from dealstream.broker.settings import KafkaSettings
 from dealstream.streams import worker
-from dealstream.streams.changelog import State
+from dealstream.streams.changelog import EmptyChangelog
 from dealstream.streams.pipeline import Pipeline, StatefulPipeline
 from dealstream.streams.settings import WorkerSettings
 
 PARTITIONS = 4
-
-
-class EmptyState:
-    """A changelog with nothing in it: every pipeline starts cold."""
-
-    def read(self, topic: str, partitions: Sequence[int]) -> State:
-        return {p: {} for p in partitions}
 
 
 def messages(count: int, kafka: KafkaSettings) -> list[Message]:
@@ -64,7 +56,7 @@ def messages(count: int, kafka: KafkaSettings) -> list[Message]:
 
 def build(kafka: KafkaSettings) -> list[Pipeline]:
     worker.tune_gc(WorkerSettings().gc_threshold)  # as in a worker process
-    pipelines = worker.default_pipelines(kafka, state_reader=EmptyState())
+    pipelines = worker.default_pipelines(kafka, state_reader=EmptyChangelog())
     for pipeline in pipelines:
         if isinstance(pipeline, StatefulPipeline):
             pipeline.assigned([(t, p) for t in pipeline.topics for p in range(PARTITIONS)])

@@ -34,6 +34,14 @@ class StateReader(Protocol):
     def read(self, topic: str, partitions: Sequence[int]) -> State: ...
 
 
+class EmptyChangelog:
+    """A :class:`StateReader` with nothing to restore: every pipeline starts cold (benchmarks
+    and tests that build the worker's pipelines without a broker)."""
+
+    def read(self, topic: str, partitions: Sequence[int]) -> State:
+        return {p: {} for p in partitions}
+
+
 _NO_LEADER_YET = frozenset(
     {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TIMED_OUT}
 )

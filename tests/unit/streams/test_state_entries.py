@@ -3,7 +3,6 @@ engine publishes them (``dealstream_state_entries``) with its snapshot times at 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -14,19 +13,12 @@ from dealstream.broker.settings import KafkaSettings
 from dealstream.schemas import catalog, codec
 from dealstream.schemas.samples import sample_event
 from dealstream.streams import worker
-from dealstream.streams.changelog import State
+from dealstream.streams.changelog import EmptyChangelog
 from dealstream.streams.engine import Engine
 from dealstream.streams.pipeline import StatefulPipeline
 from tests.unit.streams.test_engine_state import NullAlerts, NullSink
 
 PREFIX = "entries."
-
-
-class EmptyChangelog:
-    """Nothing to restore: every pipeline starts cold."""
-
-    def read(self, topic: str, partitions: Sequence[int]) -> State:
-        return {p: {} for p in partitions}
 
 
 class CountingProducer:
