@@ -600,8 +600,9 @@ def soak(
     finally:
         worker.stop()
         delete_topics(kafka, [t.name for t in topics])
-    warm = [mb for t, mb in series if t >= seconds / 5]
-    warm_state = [entries for t, entries in state if t >= seconds / 5 and entries]
+    warm_up_s = seconds / 5
+    warm = [mb for t, mb in series if t >= warm_up_s]
+    warm_state = [entries for t, entries in state if t >= warm_up_s and entries]
     half = len(warm) // 2
     first_half = statistics.fmean(warm[:half]) if half else None
     second_half = statistics.fmean(warm[half:]) if half else None
@@ -613,7 +614,7 @@ def soak(
         "rss_mb_after_warmup_first_half_mean": first_half and round(first_half, 1),
         "rss_mb_after_warmup_second_half_mean": second_half and round(second_half, 1),
         "rss_mb_max": max((mb for _, mb in series), default=None),
-        "rss_mb_per_min_second_half": growth_mb_per_min(series, since_s=seconds * 0.6),
+        "rss_mb_per_min_second_half": growth_mb_per_min(series, since_s=(warm_up_s + seconds) / 2),
         # What grew: state entries per pipeline at the first and last sample after warm-up.
         "state_entries_after_warmup": warm_state[0] if warm_state else None,
         "state_entries_at_end": warm_state[-1] if warm_state else None,
